@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint typecheck pytest peers bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the CPU wheel served locally; any other torch spec pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/assay demo --out demo-output
+	@echo "report: demo-output/report.html"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q || test $$? -eq 5  # 5: a marker selected no tests
+
+test: lint typecheck pytest
+
+# peers (pyDVL 0.10, OpenDataVal 1.3) live in their own venv: pyDVL pins numpy < 2
+peers:
+	bash benchmarks/peers/setup_peers.sh
+
+bench: $(STAMP) peers
+	$(BIN)/python benchmarks/bench_peers.py
+
+clean:
+	rm -rf $(VENV) .venv-peers demo-output .pytest_cache .mypy_cache .ruff_cache

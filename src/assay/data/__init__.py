@@ -1,0 +1,23 @@
+"""Data in: the immutable :class:`Dataset`, readers, bundled datasets, splits, noise injection."""
+
+from assay.data.bundled import dataset_names, load_dataset
+from assay.data.dataset import Dataset, check_features, encode_labels
+from assay.data.io import from_pandas, read_frame, read_table
+from assay.data.noise import add_feature_noise, flip_labels
+from assay.data.splits import Split, split_dataset, standardize
+
+__all__ = [
+    "Dataset",
+    "Split",
+    "add_feature_noise",
+    "check_features",
+    "dataset_names",
+    "encode_labels",
+    "flip_labels",
+    "from_pandas",
+    "load_dataset",
+    "read_frame",
+    "read_table",
+    "split_dataset",
+    "standardize",
+]

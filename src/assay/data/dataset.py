@@ -1,0 +1,289 @@
+"""The immutable :class:`Dataset`: features, integer-coded labels, ids, optional groups.
+
+Labels are stored as integer codes ``0..K-1`` into ``classes`` so that every learner, scorer and
+valuation method can index with them; ``labels`` gives back the original values. Arrays are made
+read-only on construction, so a ``Dataset`` can be shared between threads and cached by hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from assay.errors import InvalidDataError
+
+
+def _readonly(a: NDArray[Any]) -> NDArray[Any]:
+    """A read-only view (constructors copy their inputs first, so nobody else holds the buffer)."""
+    view = np.ascontiguousarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
+def check_features(X: ArrayLike, what: str = "X") -> NDArray[np.float64]:
+    """Return ``X`` as a 2-D finite float64 array or raise :class:`InvalidDataError` saying why."""
+    arr = np.asarray(X)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise InvalidDataError(
+            f"{what} must be numeric, got dtype {arr.dtype}; "
+            "encode text or categorical columns first"
+        )
+    if arr.ndim != 2:
+        raise InvalidDataError(
+            f"{what} must be a 2-D array (n_samples, n_features), got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise InvalidDataError(f"{what} is empty: shape {arr.shape}")
+    arr = arr.astype(np.float64, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(arr[row, col]) else "inf"
+        raise InvalidDataError(
+            f"{what} has {int(bad.sum())} non-finite values "
+            f"({kind} first at row {row}, column {col}); "
+            "impute or drop them before valuation"
+        )
+    return arr
+
+
+def encode_labels(
+    y: ArrayLike, classes: ArrayLike | None = None, what: str = "y"
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    """Encode labels as integer codes into ``classes`` (sorted unique labels when not given).
+
+    Raises
+    ------
+    InvalidDataError
+        If ``y`` is not 1-D, has missing values, or holds a label that ``classes`` lacks.
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidDataError(f"{what} must be 1-D (n_samples,), got shape {arr.shape}")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise InvalidDataError(f"{what} has {int(np.isnan(arr).sum())} missing (NaN) labels")
+    if arr.dtype == object and any(v is None for v in arr):
+        raise InvalidDataError(f"{what} has missing (None) labels")
+    if classes is None:
+        cls, codes = np.unique(arr, return_inverse=True)
+        return codes.astype(np.int64), cls
+    cls = np.asarray(classes)
+    lookup = {v: i for i, v in enumerate(cls.tolist())}
+    unknown = sorted({v for v in arr.tolist() if v not in lookup}, key=str)
+    if unknown:
+        raise InvalidDataError(
+            f"{what} has labels that the training data never has: {unknown[:10]} "
+            f"(training classes: {cls.tolist()[:20]})"
+        )
+    return np.fromiter((lookup[v] for v in arr.tolist()), np.int64, len(arr)), cls
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled classification dataset, immutable.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Finite float features.
+    y : ndarray of shape (n,)
+        Integer label codes into ``classes``.
+    classes : ndarray of shape (K,)
+        The original label values, in code order.
+    ids : ndarray of shape (n,)
+        One identifier per row (defaults to ``0..n-1``); carried into every result.
+    feature_names : tuple of str, optional
+    groups : ndarray of shape (n,), optional
+        Group or data-provider id of each row.
+    name : str
+        A label used in reports.
+
+    Use :meth:`from_arrays`, :func:`assay.data.read_table` or :func:`assay.data.load_dataset`
+    rather than the constructor: they validate and encode.
+    """
+
+    X: NDArray[np.float64]
+    y: NDArray[np.int64]
+    classes: NDArray[Any]
+    ids: NDArray[Any]
+    feature_names: tuple[str, ...] | None = None
+    groups: NDArray[Any] | None = None
+    name: str = ""
+    _hash: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = self.X.shape[0]
+        for what, arr in (("y", self.y), ("ids", self.ids), ("groups", self.groups)):
+            if arr is not None and len(arr) != n:
+                raise InvalidDataError(
+                    f"shape mismatch: X has {n} rows but {what} has {len(arr)} entries"
+                )
+        if self.feature_names is not None and len(self.feature_names) != self.X.shape[1]:
+            raise InvalidDataError(
+                f"shape mismatch: X has {self.X.shape[1]} columns but "
+                f"{len(self.feature_names)} feature names were given"
+            )
+        if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+            raise InvalidDataError(
+                f"label codes must lie in [0, {len(self.classes)}), got range "
+                f"[{self.y.min()}, {self.y.max()}]"
+            )
+        for name in ("X", "y", "classes", "ids", "groups"):
+            arr = getattr(self, name)
+            if arr is not None:
+                object.__setattr__(self, name, _readonly(arr))
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_arrays(
+        cls,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        ids: ArrayLike | None = None,
+        feature_names: list[str] | tuple[str, ...] | None = None,
+        groups: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        name: str = "",
+    ) -> Dataset:
+        """Validate and encode NumPy-like arrays into a :class:`Dataset`.
+
+        ``classes`` fixes the label coding (pass the training set's ``classes`` when building a
+        validation or test set, so that codes agree and unknown labels are caught).
+        """
+        Xa = check_features(X).copy()
+        ya = np.asarray(y)
+        if len(ya) != Xa.shape[0]:
+            raise InvalidDataError(
+                f"shape mismatch: X has {Xa.shape[0]} rows but y has {len(ya)} labels"
+            )
+        codes, cls_values = encode_labels(ya, classes)
+        id_arr = np.arange(Xa.shape[0]) if ids is None else np.asarray(ids)
+        if len(np.unique(id_arr)) != len(id_arr):
+            raise InvalidDataError("ids must be unique; found duplicates")
+        return cls(
+            X=Xa,
+            y=codes,
+            classes=cls_values,
+            ids=id_arr,
+            feature_names=tuple(str(f) for f in feature_names)
+            if feature_names is not None
+            else None,
+            groups=None if groups is None else np.asarray(groups),
+            name=name,
+        )
+
+    # ----------------------------------------------------------------- views
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(self.X.shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes in the coding (may exceed the classes present in this subset)."""
+        return len(self.classes)
+
+    @property
+    def labels(self) -> NDArray[Any]:
+        """The original label values of every row."""
+        return self.classes[self.y]
+
+    def class_counts(self) -> NDArray[np.int64]:
+        """Rows per class code, shape (K,)."""
+        return np.bincount(self.y, minlength=self.n_classes)
+
+    def subset(self, indices: ArrayLike) -> Dataset:
+        """Rows ``indices`` (positions, or a boolean mask) as a new dataset with the same coding."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (self.n,):
+                raise InvalidDataError(f"boolean mask must have shape ({self.n},), got {idx.shape}")
+            idx = np.flatnonzero(idx)
+        if idx.size and (idx.min() < -self.n or idx.max() >= self.n):
+            raise InvalidDataError(f"subset indices out of range for {self.n} rows")
+        return Dataset(
+            X=self.X[idx],
+            y=self.y[idx],
+            classes=self.classes,
+            ids=self.ids[idx],
+            feature_names=self.feature_names,
+            groups=None if self.groups is None else self.groups[idx],
+            name=self.name,
+        )
+
+    def with_labels(self, y: NDArray[np.int64]) -> Dataset:
+        """The same rows with other label codes (used by noise injection)."""
+        return Dataset(
+            self.X,
+            np.asarray(y, dtype=np.int64),
+            self.classes,
+            self.ids,
+            self.feature_names,
+            self.groups,
+            self.name,
+        )
+
+    def with_features(self, X: NDArray[np.float64]) -> Dataset:
+        """The same rows with other features of the same number of rows."""
+        return Dataset(
+            check_features(X),
+            self.y,
+            self.classes,
+            self.ids,
+            None if X.shape[1] != self.n_features else self.feature_names,
+            self.groups,
+            self.name,
+        )
+
+    def fingerprint(self) -> str:
+        """A content hash of features, labels, coding and ids (for cache keys)."""
+        if not self._hash:
+            h = hashlib.blake2b(digest_size=16)
+            for arr in (
+                self.X,
+                self.y,
+                np.asarray(self.classes, dtype=str),
+                np.asarray(self.ids, dtype=str),
+            ):
+                h.update(str(arr.shape).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._hash.append(h.hexdigest())
+        return self._hash[0]
+
+    def to_pandas(self, target: str = "target") -> Any:
+        """A DataFrame of the features, the original labels in ``target`` and an ``id`` column."""
+        import pandas as pd
+
+        cols = (
+            list(self.feature_names)
+            if self.feature_names
+            else [f"x{j}" for j in range(self.n_features)]
+        )
+        df = pd.DataFrame(self.X, columns=cols)
+        df.insert(0, "id", self.ids)
+        df[target] = self.labels
+        if self.groups is not None:
+            df["group"] = self.groups
+        return df
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n={self.n}, n_features={self.n_features}, "
+            f"classes={self.classes.tolist()[:10]})"
+        )

@@ -1,0 +1,84 @@
+"""Seeded stratified train / validation / test splits with standardisation fitted on train."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from assay.data.dataset import Dataset
+from assay.errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train, validation and test sets sharing one label coding."""
+
+    train: Dataset
+    valid: Dataset
+    test: Dataset
+
+    def __iter__(self) -> Iterator[Dataset]:
+        return iter((self.train, self.valid, self.test))
+
+
+def standardize(split: Split) -> Split:
+    """Centre and scale every feature by the training set's mean and standard deviation."""
+    mean = split.train.X.mean(axis=0)
+    std = split.train.X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return Split(*(d.with_features((d.X - mean) / std) for d in split))
+
+
+def split_dataset(
+    data: Dataset,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    *,
+    seed: int = 0,
+    stratify: bool = True,
+    scale: bool = True,
+) -> Split:
+    """Split ``data`` into train / validation / test.
+
+    Parameters
+    ----------
+    fractions : (train, valid, test)
+        Must be non-negative and sum to 1.
+    seed : int
+        The split is a deterministic function of the seed.
+    stratify : bool
+        Keep the class proportions in every part (falls back to a plain shuffle if a class
+        has fewer rows than parts).
+    scale : bool
+        Standardise features with train statistics only.
+    """
+    from sklearn.model_selection import train_test_split
+
+    fr = np.asarray(fractions, dtype=float)
+    if fr.shape != (3,) or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
+        raise InvalidParameterError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
+    idx = np.arange(data.n)
+    present = data.class_counts()
+    strat = data.y if stratify and present[present > 0].min() >= 3 else None
+    # whole row counts (float fractions would let scikit-learn round 700.0000001 up to 701)
+    n_valid, n_test = round(fr[1] * data.n), round(fr[2] * data.n)
+    if data.n - n_valid - n_test < 1 or n_valid < 1 or n_test < 1:
+        raise InvalidParameterError(
+            f"cannot split {data.n} rows into {fractions}: every part needs at least one row"
+        )
+    train_idx, rest = train_test_split(
+        idx, test_size=n_valid + n_test, random_state=seed, stratify=strat
+    )
+    strat_rest = data.y[rest] if strat is not None else None
+    valid_idx, test_idx = train_test_split(
+        rest, test_size=n_test, random_state=seed + 1, stratify=strat_rest
+    )
+    split = Split(
+        data.subset(np.sort(train_idx)),
+        data.subset(np.sort(valid_idx)),
+        data.subset(np.sort(test_idx)),
+    )
+    return standardize(split) if scale else split

@@ -1,0 +1,390 @@
+"""Batched L2-regularised logistic regression, equivalent to scikit-learn's ``LogisticRegression``.
+
+Objective of model b (the same as scikit-learn's, with ``sample_weight = weights[b]``):
+
+    f_b(W) = sum_i w_bi * loss(W x_i, y_i) + 1 / (2 C) * ||W without intercept||^2
+
+Binary problems use one weight vector and the sigmoid; multiclass ones the full K-row softmax
+parameterisation scikit-learn uses. Classes absent from a model's subset are masked out of its
+softmax
+(scikit-learn never sees them); a multiclass model left with exactly two classes gets a doubled
+penalty, which makes the symmetric softmax solution equal to scikit-learn's binary one.
+Models whose subset holds fewer than two classes are not trained (``FittedLogistic.trained``).
+
+All B models take Newton steps together: the dense Hessian of every model comes from one matrix
+product with the precomputed row outer products when the parameter count is small, and from
+conjugate gradients on Hessian-vector products otherwise; a batched Armijo line search guards
+every step.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import torch
+
+from assay.errors import InvalidParameterError
+from assay.learners.base import (
+    BatchLearner,
+    FittedModels,
+    State,
+    TrainingData,
+    classes_present,
+    flush_denormals,
+)
+from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
+
+log = logging.getLogger(__name__)
+Tensor = torch.Tensor
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class _Problem:
+    """The B objectives of one fit, on rows ``rows`` of the weight matrix."""
+
+    def __init__(
+        self,
+        Xa: Tensor,
+        data: TrainingData,
+        weights: Tensor,
+        present: Tensor,
+        reg: Tensor,
+        binary: bool,
+        fit_intercept: bool,
+    ) -> None:
+        self.Xa, self.weights, self.present, self.binary = Xa, weights, present, binary
+        self.y = data.y.to(Xa.dtype)
+        self.onehot = data.onehot
+        n_present = present.sum(1)
+        # penalty per coordinate (q,) times a per-model multiplier: 2 for "binary inside multiclass"
+        mult = torch.ones(len(n_present), dtype=Xa.dtype, device=Xa.device)
+        if not binary:
+            mult = torch.where(n_present == 2, 2.0, 1.0).to(Xa.dtype)
+        self.reg = mult[:, None, None] * reg[None, None, :]  # (B, 1, q)
+        self.absent = (~present)[:, :, None].to(Xa.dtype) if not binary else None  # (B, K, 1)
+        self.fit_intercept = fit_intercept
+        self.log_mask = torch.where(present, 0.0, float("-inf")).to(Xa.dtype)[:, :, None]
+
+    def logits(self, W: Tensor, rows: Tensor | None = None) -> Tensor:
+        z = W @ self.Xa.T  # (b, R, n)
+        if not self.binary:
+            z = z + (self.log_mask if rows is None else self.log_mask[rows])
+        return z
+
+    def objective(self, W: Tensor, rows: Tensor | None = None) -> Tensor:
+        z = self.logits(W, rows)
+        w = self.weights if rows is None else self.weights[rows]
+        reg = self.reg if rows is None else self.reg[rows]
+        if self.binary:
+            loss = torch.nn.functional.softplus(z[:, 0]) - self.y * z[:, 0]
+        else:
+            zy = torch.where(self.onehot.T.bool()[None], z, 0.0).sum(1)
+            # rows of a class the model never sees have zero weight and infinite loss: drop them
+            loss = torch.where(w > 0, torch.logsumexp(z, dim=1) - zy, 0.0)
+        return (w * loss).sum(1) + 0.5 * (reg * W * W).flatten(1).sum(1)
+
+    def probabilities(self, W: Tensor) -> Tensor:
+        z = self.logits(W)
+        return torch.sigmoid(z) if self.binary else torch.softmax(z, dim=1)
+
+    def gradient(self, W: Tensor, P: Tensor) -> Tensor:
+        resid = (P[:, 0] - self.y)[:, None] if self.binary else P - self.onehot.T[None]
+        return (resid * self.weights[:, None, :]) @ self.Xa + self.reg * W
+
+    def curvature(self, P: Tensor) -> Tensor:
+        """Per-sample weights of the Hessian: (B, n) for binary, (B, K, K, n) for multiclass."""
+        if self.binary:
+            return self.weights * P[:, 0] * (1 - P[:, 0])
+        eye = torch.eye(P.shape[1], dtype=P.dtype, device=P.device)
+        C = eye[None, :, :, None] * P[:, :, None, :] - P[:, :, None, :] * P[:, None, :, :]
+        return C * self.weights[:, None, None, :]
+
+    def hvp(self, P: Tensor, V: Tensor) -> Tensor:
+        """Hessian-vector products for all models, without forming any Hessian."""
+        zv = V @ self.Xa.T  # (B, R, n)
+        if self.binary:
+            t = self.weights * P[:, 0] * (1 - P[:, 0]) * zv[:, 0]
+            out = t[:, None, :] @ self.Xa
+        else:
+            t = P * (zv - (P * zv).sum(1, keepdim=True))
+            out = (t * self.weights[:, None, :]) @ self.Xa
+            assert self.absent is not None
+            out = out + self.absent * V  # identity on classes the model never sees
+        return out + self.reg * V
+
+    def hessian(self, P: Tensor, XX: Tensor) -> Tensor:
+        """Dense Hessians (B, Rq, Rq) from one product with the row outer products XX (n, q*q)."""
+        B, R, q = P.shape[0], (1 if self.binary else P.shape[1]), self.Xa.shape[1]
+        if self.binary:
+            H = (self.curvature(P) @ XX).view(B, q, q)
+        else:
+            H = (self.curvature(P) @ XX).view(B, R, R, q, q).permute(0, 1, 3, 2, 4)
+            H = H.reshape(B, R * q, R * q)
+        diag = (self.reg.expand(B, R, q)).reshape(B, R * q)
+        if not self.binary:
+            assert self.absent is not None
+            diag = diag + self.absent.expand(B, R, q).reshape(B, R * q)
+            if self.fit_intercept:  # the softmax intercepts are defined up to a shared constant
+                damp = torch.zeros(R, q, dtype=P.dtype, device=P.device)
+                damp[:, -1] = 1e-10 * (1.0 + self.weights.sum(1).max())
+                diag = diag + damp.reshape(1, R * q)
+        return H + torch.diag_embed(diag)
+
+
+class FittedLogistic(FittedModels):
+    """B fitted logistic regressions; ``coef`` has shape (B, R, q) with the intercept last."""
+
+    def __init__(
+        self,
+        coef: Tensor,
+        present: Tensor,
+        trained: Tensor,
+        report: NewtonReport,
+        binary: bool,
+        fit_intercept: bool,
+    ) -> None:
+        self.coef, self.present, self.trained = coef, present, trained
+        self.report, self.binary, self.fit_intercept = report, binary, fit_intercept
+
+    @property
+    def n_models(self) -> int:
+        return int(self.coef.shape[0])
+
+    def decision(self, X: Tensor) -> Tensor:
+        Xa = _augment(X.to(self.coef.dtype), self.fit_intercept)
+        return self.coef @ Xa.T  # (B, R, m)
+
+    def predict_proba(self, X: Tensor) -> Tensor:
+        z = self.decision(X)
+        if self.binary:
+            p1 = torch.sigmoid(z[:, 0])
+            return torch.stack([1 - p1, p1], dim=-1)
+        z = z.masked_fill(~self.present[:, :, None], float("-inf"))
+        return torch.softmax(z, dim=1).transpose(1, 2)
+
+    def state(self) -> State:
+        return {"coef": self.coef}
+
+
+def _augment(X: Tensor, fit_intercept: bool) -> Tensor:
+    if not fit_intercept:
+        return X
+    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], dim=1)
+
+
+class LogisticRegression(BatchLearner):
+    """L2-regularised logistic regression that fits many subset models at once.
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength, as in scikit-learn (penalty ``||w||^2 / (2C)``).
+    fit_intercept : bool
+        Add an unpenalised intercept.
+    max_iter : int
+        Newton iterations at most; models still short of the tolerance are logged.
+    tol : float, optional
+        Convergence when the largest gradient entry is below ``tol * (1 + sum of weights)``.
+        Defaults to 1e-10 in float64 and 1e-5 in float32.
+    solver : {"auto", "newton", "newton-cg"}
+        Dense per-model Hessians or Hessian-free conjugate gradients; ``auto`` picks dense while
+        the parameter count is small.
+    dtype : {"float64", "float32"}
+    device : str
+        ``"cpu"`` or a CUDA device such as ``"cuda"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from assay.data import load_dataset
+    >>> train, valid, test = load_dataset("breast_cancer")
+    >>> lr = LogisticRegression(C=1.0)
+    >>> data = lr.prepare(train)
+    >>> masks = torch.ones(3, train.n, dtype=torch.float64)
+    >>> lr.fit(data, masks).predict_proba(lr.prepare(valid).X).shape
+    torch.Size([3, 114, 2])
+    """
+
+    name = "logistic"
+    supports_warm_start = True
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        fit_intercept: bool = True,
+        max_iter: int = 100,
+        tol: float | None = None,
+        solver: str = "auto",
+        dtype: str = "float64",
+        device: str = "cpu",
+    ) -> None:
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.dtype_name = dtype
+        self.device_name = device
+        if C <= 0:
+            raise InvalidParameterError(f"C must be > 0, got {C}")
+        if solver not in ("auto", "newton", "newton-cg"):
+            raise InvalidParameterError(f"solver must be auto, newton or newton-cg, got {solver!r}")
+        if dtype not in _DTYPES:
+            raise InvalidParameterError(f"dtype must be float64 or float32, got {dtype!r}")
+        self._outer: tuple[Tensor, Tensor] | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "C": self.C,
+            "fit_intercept": self.fit_intercept,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "solver": self.solver,
+            "dtype": self.dtype_name,
+            "device": self.device_name,
+        }
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.dtype_name]
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.device_name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_outer"] = None  # a cache, rebuilt on demand
+        return state
+
+    # ---------------------------------------------------------------- sizing
+    def _n_outputs(self, data: TrainingData) -> int:
+        return 1 if data.n_classes == 2 else data.n_classes
+
+    def _dense(self, data: TrainingData) -> bool:
+        q = data.X.shape[1] + int(self.fit_intercept)
+        if self.solver != "auto":
+            return self.solver == "newton"
+        return self._n_outputs(data) * q <= 96 and data.n * q * q <= 2**25
+
+    def batch_size_hint(self, data: TrainingData) -> int:
+        q = data.X.shape[1] + int(self.fit_intercept)
+        R = self._n_outputs(data)
+        per_model = data.n * (R * R + 6 * R) + (
+            3 * (R * q) ** 2 if self._dense(data) else 8 * R * q
+        )
+        return int(max(16, min(512, 2**25 // max(per_model, 1))))
+
+    def initial_state(self, data: TrainingData, n_models: int) -> State:
+        q = data.X.shape[1] + int(self.fit_intercept)
+        shape = (n_models, self._n_outputs(data), q)
+        return {"coef": torch.zeros(shape, dtype=self.dtype, device=self.device)}
+
+    def _row_outer(self, Xa: Tensor, data: TrainingData) -> Tensor:
+        if self._outer is None or self._outer[0] is not data.X:
+            XX = (Xa[:, :, None] * Xa[:, None, :]).reshape(Xa.shape[0], -1)
+            self._outer = (data.X, XX)
+        return self._outer[1]
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, data: TrainingData, weights: Tensor, init: State | None = None) -> FittedLogistic:
+        """Fit one model per row of ``weights`` (B, n); rows with < 2 classes stay untrained."""
+        flush_denormals()
+        weights = weights.to(dtype=self.dtype, device=self.device)
+        binary = data.n_classes == 2
+        present = classes_present(weights, data.onehot)
+        trained = present.sum(1) >= 2
+        Xa = _augment(data.X.to(self.dtype), self.fit_intercept)
+        q = Xa.shape[1]
+        reg = torch.full((q,), 1.0 / self.C, dtype=self.dtype, device=self.device)
+        if self.fit_intercept:
+            reg[-1] = 0.0
+        W = (init or self.initial_state(data, weights.shape[0]))["coef"].to(self.dtype).clone()
+        W[~trained] = 0.0
+        iters = torch.zeros(weights.shape[0], dtype=torch.long, device=self.device)
+        done = ~trained
+        rows = torch.nonzero(trained).flatten()
+        if rows.numel():
+            problem = _Problem(
+                Xa, data, weights[rows], present[rows], reg, binary, self.fit_intercept
+            )
+            W_rows, it, conv = self._newton(problem, W[rows], data)
+            W[rows], iters[rows], done[rows] = W_rows, it, conv
+        if not bool(done.all()):
+            log.warning(
+                "logistic regression: %d of %d models did not reach tol in %d iterations",
+                int((~done).sum()),
+                weights.shape[0],
+                self.max_iter,
+            )
+        return FittedLogistic(
+            W, present, trained, NewtonReport(iters, done), binary, self.fit_intercept
+        )
+
+    def _newton(self, pb: _Problem, W: Tensor, data: TrainingData) -> tuple[Tensor, Tensor, Tensor]:
+        B = W.shape[0]
+        tol = self.tol if self.tol is not None else (1e-10 if self.dtype == torch.float64 else 1e-5)
+        scale = 1.0 + pb.weights.sum(1)
+        dense = self._dense(data)
+        XX = self._row_outer(pb.Xa, data) if dense else None
+        iters = torch.zeros(B, dtype=torch.long, device=W.device)
+        converged = torch.zeros(B, dtype=torch.bool, device=W.device)
+        active = torch.arange(B, device=W.device)
+        for _ in range(self.max_iter):
+            sub = _subproblem(pb, active)
+            Wa = W[active]
+            P = sub.probabilities(Wa)
+            g = sub.gradient(Wa, P)
+            gmax = g.abs().flatten(1).amax(1)
+            ok = gmax <= tol * scale[active]
+            converged[active[ok]] = True
+            keep = ~ok
+            if not bool(keep.any()):
+                break
+            active, sub, Wa, P, g = active[keep], _subproblem(sub, keep), Wa[keep], P[keep], g[keep]
+            if dense:
+                assert XX is not None
+                H = sub.hessian(P, XX)
+                d, info = torch.linalg.solve_ex(H, g.flatten(1))
+                if bool((info != 0).any()):
+                    d = torch.linalg.lstsq(H, g.flatten(1)[..., None]).solution[..., 0]
+                d = -d.view_as(g)
+            else:
+                gnorm = g.flatten(1).norm(dim=1)
+                forcing = torch.clamp(gnorm / scale[active], max=0.5).sqrt().clamp(min=1e-12)
+                d = -batched_cg(
+                    functools.partial(sub.hvp, P),
+                    g,
+                    forcing,
+                    max_iter=max(10, min(250, g[0].numel())),
+                )
+            f0 = sub.objective(Wa)
+            slope = bdot(g, d)
+            step, moved = backtrack(sub.objective, Wa, d, f0, slope)
+            W[active] = Wa + step.view(-1, 1, 1) * d
+            iters[active] += 1
+            # done when the predicted decrease (Newton decrement) is below f's rounding, or when
+            # the line search cannot decrease f at all: either way f cannot get measurably lower
+            floor = -slope <= 16 * torch.finfo(W.dtype).eps * (1 + f0.abs())
+            stop = floor | ~moved
+            converged[active[stop]] = True
+            active = active[~stop]
+            if active.numel() == 0:
+                break
+        return W, iters, converged
+
+
+def _subproblem(pb: _Problem, rows: Tensor) -> _Problem:
+    """The same problem restricted to some models (rows index or boolean mask)."""
+    sub = object.__new__(_Problem)
+    sub.__dict__.update(pb.__dict__)
+    sub.weights = pb.weights[rows]
+    sub.present = pb.present[rows]
+    sub.reg = pb.reg[rows]
+    sub.log_mask = pb.log_mask[rows]
+    sub.absent = None if pb.absent is None else pb.absent[rows]
+    return sub

@@ -1,0 +1,197 @@
+"""Batched multilayer perceptrons: B independent networks trained together with ``torch.func``.
+
+The B models share one architecture and one seeded initialisation (common random numbers: two
+subsets differ only in their data, which lowers the variance of marginal contributions). Their
+parameters are stacked along a leading dimension, the forward pass is ``vmap``-ed over that stack,
+and each model minimises its own weighted mean cross-entropy. Because the summed loss separates
+over models and Adam is element-wise, one ``torch.optim.Adam`` over the stacked tensors is exactly
+B independent Adam runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from assay.errors import InvalidParameterError
+from assay.learners.base import (
+    BatchLearner,
+    FittedModels,
+    State,
+    TrainingData,
+    classes_present,
+    flush_denormals,
+)
+
+Tensor = torch.Tensor
+
+
+def make_mlp(
+    n_features: int, hidden: tuple[int, ...], n_classes: int, dropout: float = 0.0
+) -> nn.Module:
+    """A ReLU MLP ``n_features -> hidden... -> n_classes`` (logits)."""
+    layers: list[nn.Module] = []
+    width = n_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+class FittedNetworks(FittedModels):
+    """B trained networks of one architecture, stacked."""
+
+    def __init__(
+        self, module: nn.Module, params: State, buffers: State, trained: Tensor, present: Tensor
+    ) -> None:
+        self.module, self.params, self.buffers = module, params, buffers
+        self.trained, self.present = trained, present
+
+    @property
+    def n_models(self) -> int:
+        return int(next(iter(self.params.values())).shape[0])
+
+    def logits(self, X: Tensor) -> Tensor:
+        """Logits (B, m, K) of every model for inputs X (m, d)."""
+
+        def one(p: State, b: State, x: Tensor) -> Tensor:
+            return functional_call(self.module, (p, b), (x,))
+
+        with torch.no_grad():
+            return vmap(one, in_dims=(0, 0, None))(self.params, self.buffers, X)
+
+    def predict_proba(self, X: Tensor) -> Tensor:
+        z = self.logits(X.to(next(iter(self.params.values())).dtype))
+        z = z.masked_fill(~self.present[:, None, :], float("-inf"))
+        return torch.softmax(z, dim=-1)
+
+    def state(self) -> State:
+        return self.params
+
+
+class MLPClassifier(BatchLearner):
+    """A ReLU MLP classifier trained by full-batch (or mini-batch) Adam, many models at once.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden layer widths.
+    epochs : int
+        Passes over the training data (one Adam step per mini-batch).
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+        L2 penalty coefficient (added to each model's gradient by Adam).
+    batch_size : int, optional
+        Mini-batch size; ``None`` trains on the full (weighted) set each step. All models see the
+        same seeded order of mini-batches.
+    random_state : int
+        Seeds the shared initialisation and the mini-batch order.
+    dtype, device : str
+    """
+
+    name = "mlp"
+    supports_warm_start = True
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (64, 64),
+        *,
+        epochs: int = 200,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+        batch_size: int | None = None,
+        random_state: int = 0,
+        dtype: str = "float32",
+        device: str = "cpu",
+    ) -> None:
+        self.hidden = tuple(int(h) for h in hidden)
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.dtype_name = dtype
+        self.device_name = device
+        if epochs < 1 or lr <= 0:
+            raise InvalidParameterError(f"epochs must be >= 1 and lr > 0, got {epochs}, {lr}")
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "hidden": list(self.hidden),
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "batch_size": self.batch_size,
+            "random_state": self.random_state,
+            "dtype": self.dtype_name,
+            "device": self.device_name,
+        }
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return {"float32": torch.float32, "float64": torch.float64}[self.dtype_name]
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.device_name)
+
+    def batch_size_hint(self, data: TrainingData) -> int:
+        width = max((data.X.shape[1], *self.hidden, data.n_classes))
+        return int(max(8, min(256, 2**24 // max(1, data.n * width))))
+
+    def _module(self, data: TrainingData) -> nn.Module:
+        torch.manual_seed(self.random_state)
+        return make_mlp(data.X.shape[1], self.hidden, data.n_classes).to(self.device, self.dtype)
+
+    def initial_state(self, data: TrainingData, n_models: int) -> State:
+        module = self._module(data)
+        return {
+            k: v.detach()[None].expand(n_models, *v.shape).clone()
+            for k, v in module.named_parameters()
+        }
+
+    def fit(self, data: TrainingData, weights: Tensor, init: State | None = None) -> FittedNetworks:
+        """Train one network per row of ``weights`` (B, n)."""
+        flush_denormals()
+        weights = weights.to(self.dtype).to(self.device)
+        B, n = weights.shape
+        present = classes_present(weights, data.onehot)
+        trained = present.sum(1) >= 2
+        module = self._module(data)
+        _, buffers = stack_module_state([module] * B)
+        start = init if init is not None else self.initial_state(data, B)
+        params = {
+            k: v.detach().clone().to(self.dtype).requires_grad_(True) for k, v in start.items()
+        }
+        opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
+        X = data.X.to(self.dtype)
+        gen = torch.Generator().manual_seed(self.random_state)
+        size = n if self.batch_size is None else min(self.batch_size, n)
+
+        def one(p: State, b: State, x: Tensor) -> Tensor:
+            return functional_call(module, (p, b), (x,))
+
+        forward = vmap(one, in_dims=(0, 0, None))
+        train_w = weights * trained[:, None]
+        for _ in range(self.epochs):
+            order = torch.randperm(n, generator=gen).to(self.device) if size < n else None
+            for start_i in range(0, n, size):
+                idx = order[start_i : start_i + size] if order is not None else slice(None)
+                w = train_w[:, idx]
+                logits = forward(params, buffers, X[idx])  # (B, m, K)
+                ce = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, data.n_classes), data.y[idx].repeat(B), reduction="none"
+                ).view(B, -1)
+                loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1.0)).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        final = {k: v.detach() for k, v in params.items()}
+        return FittedNetworks(module, final, buffers, trained, present)

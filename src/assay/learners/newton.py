@@ -1,0 +1,91 @@
+"""Batched second-order solvers: B independent problems advanced in lock-step.
+
+Each problem is a smooth strictly convex objective over a parameter tensor with a leading batch
+dimension. Newton directions come from a per-model dense solve (small parameter counts) or from
+conjugate gradients on Hessian-vector products (never forming the Hessian); a batched Armijo
+backtracking line search keeps every model's objective decreasing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def bdot(a: Tensor, b: Tensor) -> Tensor:
+    """Per-model inner product of two (B, ...) tensors -> (B,)."""
+    return (a * b).flatten(1).sum(1)
+
+
+def batched_cg(hvp: Callable[[Tensor], Tensor], b: Tensor, rtol: Tensor, max_iter: int) -> Tensor:
+    """Solve H_i x_i = b_i for every model i by conjugate gradients.
+
+    Stops a model once its residual norm is below ``rtol_i * ||b_i||``; the loop ends when all have.
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    rs = bdot(r, r)
+    target = (rtol * rs.sqrt()) ** 2
+    tiny = torch.finfo(b.dtype).tiny
+    for _ in range(max_iter):
+        active = rs > target
+        if not bool(active.any()):
+            break
+        hp = hvp(p)
+        curv = bdot(p, hp)
+        alpha = torch.where(active & (curv > tiny), rs / curv.clamp_min(tiny), torch.zeros_like(rs))
+        shape = (-1,) + (1,) * (b.dim() - 1)
+        x = x + alpha.view(shape) * p
+        r = r - alpha.view(shape) * hp
+        rs_new = bdot(r, r)
+        beta = torch.where(active, rs_new / rs.clamp_min(tiny), torch.zeros_like(rs))
+        p = r + beta.view(shape) * p
+        rs = torch.where(active, rs_new, rs)
+    return x
+
+
+@dataclass
+class NewtonReport:
+    """What happened to each model: iterations used and whether it met the tolerance."""
+
+    iterations: Tensor  # (B,) int
+    converged: Tensor  # (B,) bool
+
+
+def backtrack(
+    objective: Callable[[Tensor, Tensor], Tensor],
+    W: Tensor,
+    direction: Tensor,
+    f0: Tensor,
+    slope: Tensor,
+    max_halvings: int = 30,
+) -> tuple[Tensor, Tensor]:
+    """Armijo backtracking for every model at once.
+
+    ``objective(W, rows)`` evaluates the objective of the models ``rows``. ``slope`` is the
+    directional derivative g . d (negative for a descent direction). Returns the step sizes and
+    whether each model found a decrease.
+    """
+    B = W.shape[0]
+    # rounding slack: near the optimum f(W + d) and f(W) agree to the last bits
+    slack = 8 * torch.finfo(W.dtype).eps * f0.abs()
+    step = torch.ones(B, dtype=W.dtype, device=W.device)
+    ok = torch.zeros(B, dtype=torch.bool, device=W.device)
+    pending = torch.arange(B, device=W.device)
+    shape = (-1,) + (1,) * (W.dim() - 1)
+    for _ in range(max_halvings):
+        trial = W[pending] + step[pending].view(shape) * direction[pending]
+        f_new = objective(trial, pending)
+        accept = f_new <= f0[pending] + 1e-4 * step[pending] * slope[pending] + slack[pending]
+        ok[pending[accept]] = True
+        pending = pending[~accept]
+        if pending.numel() == 0:
+            break
+        step[pending] = step[pending] * 0.5
+    step[~ok] = 0.0
+    return step, ok

@@ -1,0 +1,208 @@
+"""``ValuationResult``: one frozen result type for every valuation method.
+
+Values follow one convention everywhere: **higher = more valuable** (a method whose natural score
+means "more harmful" is negated before it is returned, and says so in ``params``).
+Saved as Parquet (``id, value, stderr, count``) plus a JSON sidecar with the method and its
+parameters; never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from assay.errors import InvalidDataError, InvalidParameterError
+
+
+def _frozen(a: ArrayLike, dtype: Any = None) -> NDArray[Any]:
+    arr = np.array(a, dtype=dtype, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return repr(obj)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True, eq=False)
+class ValuationResult:
+    """Values of training points, with their uncertainty and provenance.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n,)
+        Identifier of each valued point (the dataset's ``ids``).
+    values : ndarray of shape (n,)
+        Higher = more valuable.
+    stderr : ndarray of shape (n,)
+        Standard error of each value (0 for exact methods, NaN where undefined).
+    counts : ndarray of shape (n,)
+        Number of samples (marginals, models) behind each value.
+    method : str
+        Method name, e.g. ``"tmc-shapley"``.
+    params : dict
+        The method's parameters and run facts (seed, samples, seconds); JSON-serialisable.
+    """
+
+    ids: NDArray[Any]
+    values: NDArray[np.float64]
+    stderr: NDArray[np.float64]
+    counts: NDArray[np.int64]
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for name in ("values", "stderr", "counts"):
+            if len(getattr(self, name)) != n:
+                raise InvalidDataError(
+                    f"ValuationResult: {name} has {len(getattr(self, name))} entries, ids has {n}"
+                )
+        object.__setattr__(self, "ids", _frozen(self.ids))
+        object.__setattr__(self, "values", _frozen(self.values, np.float64))
+        object.__setattr__(self, "stderr", _frozen(self.stderr, np.float64))
+        object.__setattr__(self, "counts", _frozen(self.counts, np.int64))
+        object.__setattr__(self, "params", _json_safe(dict(self.params)))
+
+    @classmethod
+    def exact(
+        cls, ids: ArrayLike, values: ArrayLike, method: str, **params: Any
+    ) -> ValuationResult:
+        """A result with zero standard error and one count per value."""
+        v = np.asarray(values, dtype=np.float64)
+        return cls(np.asarray(ids), v, np.zeros_like(v), np.ones(len(v), np.int64), method, params)
+
+    # ----------------------------------------------------------------- views
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def ranking(self, descending: bool = True) -> NDArray[np.int64]:
+        """Positions ordered by value (stable, so ties keep data order)."""
+        order = np.argsort(-self.values if descending else self.values, kind="stable")
+        return order.astype(np.int64)
+
+    def take(self, positions: ArrayLike) -> ValuationResult:
+        """The entries at ``positions``, in that order."""
+        p = np.asarray(positions)
+        return ValuationResult(
+            self.ids[p], self.values[p], self.stderr[p], self.counts[p], self.method, self.params
+        )
+
+    def sort(self, descending: bool = True) -> ValuationResult:
+        """A copy sorted by value, highest first unless ``descending=False``."""
+        return self.take(self.ranking(descending))
+
+    def highest(self, k: int) -> ValuationResult:
+        """The ``k`` most valuable points, highest first."""
+        return self.take(self.ranking(True)[: self._check_k(k)])
+
+    def lowest(self, k: int) -> ValuationResult:
+        """The ``k`` least valuable points, lowest first."""
+        return self.take(self.ranking(False)[: self._check_k(k)])
+
+    def _check_k(self, k: int) -> int:
+        if not 0 <= k <= len(self):
+            raise InvalidParameterError(f"k must lie in [0, {len(self)}], got {k}")
+        return int(k)
+
+    def positions_of(self, ids: ArrayLike) -> NDArray[np.int64]:
+        """Positions of the given ids in this result."""
+        lookup = {v: i for i, v in enumerate(self.ids.tolist())}
+        missing = [v for v in np.asarray(ids).tolist() if v not in lookup]
+        if missing:
+            raise InvalidDataError(f"ids not in this result: {missing[:10]}")
+        return np.array([lookup[v] for v in np.asarray(ids).tolist()], dtype=np.int64)
+
+    def to_pandas(self) -> Any:
+        """A tidy DataFrame, one row per point: ``id, value, stderr, count`` (data order)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"id": self.ids, "value": self.values, "stderr": self.stderr, "count": self.counts}
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ValuationResult(method={self.method!r}, n={len(self)}, "
+            f"mean={float(np.mean(self.values)) if len(self) else float('nan'):.4g})"
+        )
+
+    # ----------------------------------------------------------------- disk
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (Parquet) and ``path`` + ``.json`` (method, params) atomically."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        p = Path(path)
+        if p.suffix != ".parquet":
+            p = p.with_suffix(p.suffix + ".parquet") if p.suffix else p.with_suffix(".parquet")
+        table = pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        atomic_write_bytes(p, sink.getvalue().to_pybytes())
+        meta = {"method": self.method, "params": self.params, "n": len(self), "format": 1}
+        atomic_write_bytes(sidecar_path(p), json.dumps(meta, indent=2).encode())
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> ValuationResult:
+        """Read a result written by :meth:`save` (the JSON sidecar is optional)."""
+        import pandas as pd
+
+        p = Path(path)
+        if not p.exists():
+            raise InvalidDataError(f"values file not found: {str(p)!r}")
+        df = pd.read_parquet(p)
+        missing = {"id", "value"} - set(df.columns)
+        if missing:
+            raise InvalidDataError(f"{str(p)!r} lacks columns {sorted(missing)}")
+        meta: dict[str, Any] = {"method": p.stem, "params": {}}
+        if sidecar_path(p).exists():
+            meta = json.loads(sidecar_path(p).read_text())
+        n = len(df)
+        return cls(
+            df["id"].to_numpy(),
+            df["value"].to_numpy(np.float64),
+            df["stderr"].to_numpy(np.float64) if "stderr" in df else np.full(n, np.nan),
+            df["count"].to_numpy(np.int64) if "count" in df else np.ones(n, np.int64),
+            str(meta.get("method", p.stem)),
+            dict(meta.get("params", {})),
+        )
+
+
+def sidecar_path(path: Path) -> Path:
+    """The JSON sidecar next to a Parquet file: ``values.parquet`` -> ``values.json``."""
+    return path.with_suffix(".json")

@@ -1,0 +1,77 @@
+"""Data-OOB (Kwon & Zou, 2023): out-of-bag accuracy of bootstrap models on each point.
+
+``B`` bootstrap samples are drawn as multinomial counts and passed to the learner as sample
+weights, so a whole round of bagged models is one batched fit. A point's value is the mean, over
+the models whose bootstrap missed it, of 1[model predicts its label]; low values flag label noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from assay.errors import InvalidParameterError
+from assay.utility.utility import Utility
+from assay.valuation.base import Game, RunningMoments, SamplingValuation
+from assay.valuation.stopping import StoppingRule
+
+
+class DataOOB(SamplingValuation):
+    """Out-of-bag value of every training point.
+
+    Parameters
+    ----------
+    stop : StoppingRule or int
+        An int is the number of bootstrap models.
+    sample_fraction : float
+        Bootstrap size as a fraction of n (1.0 = classic bootstrap).
+    batch_size : int
+        Models per round (trained as one batch).
+    seed, checkpoint, progress
+        See :class:`~assay.valuation.base.SamplingValuation`.
+    """
+
+    name = "data-oob"
+
+    def __init__(
+        self,
+        stop: StoppingRule | int = 500,
+        *,
+        sample_fraction: float = 1.0,
+        batch_size: int = 500,
+        seed: int = 0,
+        checkpoint: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(
+            stop, batch_size=batch_size, seed=seed, checkpoint=checkpoint, progress=progress
+        )
+        if not 0 < sample_fraction <= 1:
+            raise InvalidParameterError(
+                f"sample_fraction must lie in (0, 1], got {sample_fraction}"
+            )
+        self.sample_fraction = sample_fraction
+
+    def method_params(self) -> dict[str, object]:
+        return {**super().method_params(), "sample_fraction": self.sample_fraction}
+
+    def _round(
+        self, game: Game, rng: np.random.Generator, size: int, moments: dict[str, RunningMoments]
+    ) -> None:
+        if not isinstance(game, Utility):
+            raise InvalidParameterError(
+                "data-oob needs a Utility (it trains and predicts on train)"
+            )
+        n = game.n_players
+        m = max(1, round(self.sample_fraction * n))
+        counts = rng.multinomial(m, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        correct = np.empty_like(counts)
+        trained = np.empty(size, bool)
+        step = game.batch_size
+        for lo in range(0, size, step):
+            fitted = game.fit(counts[lo : lo + step])
+            proba = fitted.predict_proba(game.train_data.X)
+            hit = proba.argmax(-1) == game.train_data.y
+            correct[lo : lo + step] = hit.to(torch.float64).cpu().numpy()
+            trained[lo : lo + step] = fitted.trained.cpu().numpy()
+        moments[""].update(correct, (counts == 0) & trained[:, None])

@@ -1,0 +1,49 @@
+"""Valuation methods by name, as the command line and reports refer to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assay.errors import InvalidParameterError, unknown_name
+from assay.valuation.banzhaf import MSRBanzhaf
+from assay.valuation.base import SamplingValuation, ValuationMethod
+from assay.valuation.data_oob import DataOOB
+from assay.valuation.exact import ExactSemivalue
+from assay.valuation.knn_shapley import KNNShapley
+from assay.valuation.loo import LeaveOneOut
+from assay.valuation.permutation import BetaShapley, TMCShapley
+
+METHODS: dict[str, tuple[type[ValuationMethod], str]] = {
+    "loo": (LeaveOneOut, "leave-one-out (Cook 1977; Koh & Liang 2017 as a baseline)"),
+    "exact-shapley": (ExactSemivalue, "Shapley value by enumeration (Shapley 1953), n <= 16"),
+    "tmc-shapley": (TMCShapley, "Truncated Monte Carlo Data Shapley (Ghorbani & Zou, ICML 2019)"),
+    "beta-shapley": (BetaShapley, "Beta Shapley (Kwon & Zou, AISTATS 2022)"),
+    "banzhaf": (MSRBanzhaf, "Data Banzhaf, maximum sample reuse (Wang & Jia, AISTATS 2023)"),
+    "data-oob": (DataOOB, "Data-OOB (Kwon & Zou, ICML 2023)"),
+    "knn-shapley": (KNNShapley, "exact KNN-Shapley (Jia et al., VLDB 2019)"),
+}
+
+
+def method_names() -> list[str]:
+    """Names accepted by :func:`make_method`."""
+    return list(METHODS)
+
+
+def make_method(name: str, *, budget: int | None = None, **params: Any) -> ValuationMethod:
+    """Build a valuation method by name.
+
+    ``budget`` is the number of samples of a sampling method (permutations, subsets, bootstrap
+    models); methods without sampling ignore it.
+    """
+    if name not in METHODS:
+        raise unknown_name("method", name, list(METHODS))
+    cls = METHODS[name][0]
+    if budget is not None:
+        if budget <= 0:
+            raise InvalidParameterError(f"budget must be > 0, got {budget}")
+        if issubclass(cls, SamplingValuation):
+            params["stop"] = budget
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise InvalidParameterError(f"bad parameters for method {name!r}: {exc}") from exc

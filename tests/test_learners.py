@@ -1,0 +1,134 @@
+"""Batched learners against scikit-learn and against themselves one model at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression as SkLogistic
+
+from assay.data import load_dataset
+from assay.errors import InvalidParameterError
+from assay.learners import LogisticRegression, MLPClassifier, SklearnLearner, make_learner
+
+
+def sklearn_proba(X, y, mask, X_eval, n_classes, C=1.0, weights=None):
+    idx = mask > 0
+    sk = SkLogistic(C=C, tol=1e-12, max_iter=100_000)
+    sk.fit(X[idx], y[idx], sample_weight=None if weights is None else weights[idx])
+    out = np.zeros((len(X_eval), n_classes))
+    out[:, sk.classes_] = sk.predict_proba(X_eval)
+    return out
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "digits"])
+@pytest.mark.parametrize("solver", ["auto", "newton-cg"])
+def test_logistic_matches_sklearn(name: str, solver: str) -> None:
+    train, valid, _ = load_dataset(name, seed=1)
+    rng = np.random.default_rng(0)
+    masks = (rng.random((5, train.n)) < 0.4).astype(float)
+    if name == "wine":  # a multiclass subset with only two classes: sklearn fits a binary model
+        masks[0] = train.y != 2
+    lr = LogisticRegression(C=0.5, solver=solver)
+    fitted = lr.fit(lr.prepare(train), torch.as_tensor(masks))
+    P = fitted.predict_proba(lr.prepare(valid).X).numpy()
+    for b in range(len(masks)):
+        ref = sklearn_proba(train.X, train.y, masks[b], valid.X, train.n_classes, C=0.5)
+        np.testing.assert_allclose(P[b], ref, atol=1e-4)
+    assert bool(fitted.report.converged.all())
+
+
+def test_logistic_sample_weights_match_sklearn(breast_cancer) -> None:
+    train, valid, _ = breast_cancer
+    rng = np.random.default_rng(3)
+    counts = rng.multinomial(train.n, np.full(train.n, 1 / train.n), size=3).astype(float)
+    lr = LogisticRegression()
+    P = (
+        lr.fit(lr.prepare(train), torch.as_tensor(counts))
+        .predict_proba(lr.prepare(valid).X)
+        .numpy()
+    )
+    for b in range(3):
+        ref = sklearn_proba(train.X, train.y, counts[b], valid.X, 2, weights=counts[b])
+        np.testing.assert_allclose(P[b], ref, atol=1e-4)
+
+
+def test_logistic_float32_close_to_float64(breast_cancer) -> None:
+    train, valid, _ = breast_cancer
+    masks = torch.as_tensor((np.random.default_rng(1).random((4, train.n)) < 0.5).astype(float))
+    p = {}
+    for dt in ("float64", "float32"):
+        lr = LogisticRegression(dtype=dt)
+        p[dt] = lr.fit(lr.prepare(train), masks).predict_proba(lr.prepare(valid).X).double()
+    assert float((p["float64"] - p["float32"]).abs().max()) < 1e-3
+
+
+def test_logistic_warm_start_reaches_the_same_optimum(breast_cancer) -> None:
+    train, _, _ = breast_cancer
+    lr = LogisticRegression()
+    data = lr.prepare(train)
+    m1 = torch.zeros(2, train.n, dtype=torch.float64)
+    m1[:, :100] = 1
+    m2 = m1.clone()
+    m2[:, 100:120] = 1
+    warm = lr.fit(data, m2, lr.fit(data, m1).state())
+    cold = lr.fit(data, m2)
+    torch.testing.assert_close(warm.coef, cold.coef, atol=1e-7, rtol=0)
+    assert int(warm.report.iterations.max()) < int(cold.report.iterations.max())
+
+
+def test_untrainable_subsets_are_marked_not_crashed(breast_cancer) -> None:
+    train, _, _ = breast_cancer
+    lr = LogisticRegression()
+    masks = torch.zeros(3, train.n, dtype=torch.float64)
+    masks[1, np.flatnonzero(train.y == 0)[:5]] = 1  # one class only
+    masks[2, :50] = 1
+    fitted = lr.fit(lr.prepare(train), masks)
+    assert fitted.trained.tolist() == [False, False, True]
+
+
+def test_mlp_batch_equals_models_trained_alone() -> None:
+    train, valid, _ = load_dataset("moons", seed=0)
+    mlp = MLPClassifier(hidden=(16,), epochs=60, lr=0.02)
+    data = mlp.prepare(train)
+    masks = torch.as_tensor(
+        (np.random.default_rng(0).random((4, train.n)) < 0.5).astype(np.float32)
+    )
+    together = mlp.fit(data, masks).predict_proba(mlp.prepare(valid).X)
+    alone = mlp.fit(data, masks[2:3]).predict_proba(mlp.prepare(valid).X)
+    torch.testing.assert_close(together[2], alone[0], atol=1e-5, rtol=0)
+    acc = (together.argmax(-1) == torch.as_tensor(np.array(valid.y))).float().mean(1)
+    assert float(acc.min()) > 0.8
+
+
+def test_mlp_minibatches_and_dropout_free_training_is_seeded() -> None:
+    train, valid, _ = load_dataset("moons", seed=0)
+    mlp = MLPClassifier(hidden=(8,), epochs=5, batch_size=64, random_state=3)
+    data = mlp.prepare(train)
+    masks = torch.ones(2, train.n)
+    a = mlp.fit(data, masks).predict_proba(mlp.prepare(valid).X)
+    b = mlp.fit(data, masks).predict_proba(mlp.prepare(valid).X)
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_sklearn_adapter_uses_weights_and_maps_classes() -> None:
+    train, valid, _ = load_dataset("wine", seed=0)
+    learner = make_learner("sklearn:sklearn.linear_model.LogisticRegression", max_iter=2000)
+    assert isinstance(learner, SklearnLearner)
+    masks = np.ones((2, train.n))
+    masks[1] = train.y != 0  # class 0 absent: its probability column must be 0
+    P = learner.fit(learner.prepare(train), torch.as_tensor(masks)).predict_proba(
+        learner.prepare(valid).X
+    )
+    assert P.shape == (2, valid.n, 3)
+    assert float(P[1, :, 0].abs().max()) == 0.0
+    torch.testing.assert_close(P.sum(-1), torch.ones(2, valid.n, dtype=P.dtype))
+
+
+def test_learner_registry_errors_list_valid_names() -> None:
+    with pytest.raises(InvalidParameterError, match=r"valid learners: .*logistic.*mlp"):
+        make_learner("forest")
+    with pytest.raises(InvalidParameterError, match="cannot import"):
+        make_learner("sklearn:sklearn.nope.Nothing")
+    with pytest.raises(InvalidParameterError, match="C must be > 0"):
+        LogisticRegression(C=0)
