@@ -47,10 +47,12 @@ def from_pandas(
     features = df.drop(columns=[c for c in (target, id_column, group_column) if c is not None])
     if features.shape[1] == 0:
         raise InvalidDataError(f"no feature columns left besides {target!r}")
+    import pandas as pd
+
     non_numeric = [
         str(c)
         for c, t in features.dtypes.items()
-        if not (np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_))
+        if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))
     ]
     if non_numeric:
         raise InvalidDataError(

@@ -23,12 +23,28 @@ class Split:
         return iter((self.train, self.valid, self.test))
 
 
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature mean and scale learned from a training set (constant features keep scale 1)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, train: Dataset) -> Standardizer:
+        std = train.X.std(axis=0)
+        return cls(train.X.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, data: Dataset) -> Dataset:
+        if data.n == 0:
+            return data
+        return data.with_features((data.X - self.mean) / self.scale)
+
+
 def standardize(split: Split) -> Split:
     """Centre and scale every feature by the training set's mean and standard deviation."""
-    mean = split.train.X.mean(axis=0)
-    std = split.train.X.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return Split(*(d.with_features((d.X - mean) / std) for d in split))
+    scaler = Standardizer.fit(split.train)
+    return Split(*(scaler.transform(d) for d in split))
 
 
 def split_dataset(
@@ -65,17 +81,20 @@ def split_dataset(
     strat = data.y if stratify and present[present > 0].min() >= 3 else None
     # whole row counts (float fractions would let scikit-learn round 700.0000001 up to 701)
     n_valid, n_test = round(fr[1] * data.n), round(fr[2] * data.n)
-    if data.n - n_valid - n_test < 1 or n_valid < 1 or n_test < 1:
+    if data.n - n_valid - n_test < 1 or n_valid < 1 or (n_test < 1 and fr[2] > 0):
         raise InvalidParameterError(
             f"cannot split {data.n} rows into {fractions}: every part needs at least one row"
         )
     train_idx, rest = train_test_split(
         idx, test_size=n_valid + n_test, random_state=seed, stratify=strat
     )
-    strat_rest = data.y[rest] if strat is not None else None
-    valid_idx, test_idx = train_test_split(
-        rest, test_size=n_test, random_state=seed + 1, stratify=strat_rest
-    )
+    if n_test == 0:  # no test part asked for: the test set is empty
+        valid_idx, test_idx = rest, rest[:0]
+    else:
+        strat_rest = data.y[rest] if strat is not None else None
+        valid_idx, test_idx = train_test_split(
+            rest, test_size=n_test, random_state=seed + 1, stratify=strat_rest
+        )
     split = Split(
         data.subset(np.sort(train_idx)),
         data.subset(np.sort(valid_idx)),

@@ -8,7 +8,6 @@ as one batch through the utility.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from assay.valuation.base import Estimate, Game, RunningMoments, SamplingValuation
 from assay.valuation.stopping import StoppingRule
