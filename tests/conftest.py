@@ -35,3 +35,15 @@ def tiny_task(
     Xv, yv = blob(n_valid)
     train = Dataset.from_arrays(Xt, yt)
     return train, Dataset.from_arrays(Xv, yv, classes=train.classes)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests on machines without CUDA (CI has none; the device machine has one)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

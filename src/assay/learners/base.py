@@ -119,6 +119,30 @@ class BatchLearner(ABC):
         return f"{type(self).__name__}({args})"
 
 
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class TorchLearner(BatchLearner):
+    """A batched learner whose models live in torch tensors of one dtype on one device."""
+
+    def _place(self, dtype: str, device: str) -> None:
+        """Store and validate the dtype and device names (called by ``__init__``)."""
+        from assay.errors import InvalidParameterError
+
+        if dtype not in DTYPES:
+            raise InvalidParameterError(f"dtype must be float64 or float32, got {dtype!r}")
+        self.dtype_name = dtype
+        self.device_name = device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype_name]
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.device_name)
+
+
 def flush_denormals() -> None:
     """Turn on flush-to-zero for subnormal floats (process-wide, as TensorFlow does by default).
 

@@ -27,9 +27,9 @@ import torch
 
 from assay.errors import InvalidParameterError
 from assay.learners.base import (
-    BatchLearner,
     FittedModels,
     State,
+    TorchLearner,
     TrainingData,
     classes_present,
     flush_denormals,
@@ -38,8 +38,6 @@ from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
-
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class _Problem:
@@ -175,7 +173,7 @@ def _augment(X: Tensor, fit_intercept: bool) -> Tensor:
     return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], dim=1)
 
 
-class LogisticRegression(BatchLearner):
+class LogisticRegression(TorchLearner):
     """L2-regularised logistic regression that fits many subset models at once.
 
     Parameters
@@ -227,14 +225,11 @@ class LogisticRegression(BatchLearner):
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver
-        self.dtype_name = dtype
-        self.device_name = device
+        self._place(dtype, device)
         if C <= 0:
             raise InvalidParameterError(f"C must be > 0, got {C}")
         if solver not in ("auto", "newton", "newton-cg"):
             raise InvalidParameterError(f"solver must be auto, newton or newton-cg, got {solver!r}")
-        if dtype not in _DTYPES:
-            raise InvalidParameterError(f"dtype must be float64 or float32, got {dtype!r}")
         self._outer: tuple[Tensor, Tensor] | None = None
 
     def get_params(self) -> dict[str, Any]:
@@ -247,14 +242,6 @@ class LogisticRegression(BatchLearner):
             "dtype": self.dtype_name,
             "device": self.device_name,
         }
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return _DTYPES[self.dtype_name]
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.device_name)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -18,9 +18,9 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from assay.errors import InvalidParameterError
 from assay.learners.base import (
-    BatchLearner,
     FittedModels,
     State,
+    TorchLearner,
     TrainingData,
     classes_present,
     flush_denormals,
@@ -75,7 +75,7 @@ class FittedNetworks(FittedModels):
         return self.params
 
 
-class MLPClassifier(BatchLearner):
+class MLPClassifier(TorchLearner):
     """A ReLU MLP classifier trained by full-batch (or mini-batch) Adam, many models at once.
 
     Parameters
@@ -117,8 +117,7 @@ class MLPClassifier(BatchLearner):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.random_state = random_state
-        self.dtype_name = dtype
-        self.device_name = device
+        self._place(dtype, device)
         if epochs < 1 or lr <= 0:
             raise InvalidParameterError(f"epochs must be >= 1 and lr > 0, got {epochs}, {lr}")
 
@@ -133,14 +132,6 @@ class MLPClassifier(BatchLearner):
             "dtype": self.dtype_name,
             "device": self.device_name,
         }
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return {"float32": torch.float32, "float64": torch.float64}[self.dtype_name]
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.device_name)
 
     def batch_size_hint(self, data: TrainingData) -> int:
         width = max((data.X.shape[1], *self.hidden, data.n_classes))
