@@ -29,7 +29,10 @@ def test_valuation_on_gpu_gives_cpu_rankings(noisy_breast_cancer) -> None:
     values = {}
     for device in ("cpu", "cuda"):
         u = Utility(LogisticRegression(device=device), train, valid)
-        values[device] = (TMCShapley(20, seed=0).fit(u).values, MSRBanzhaf(500, seed=0).fit(u).values)
+        values[device] = (
+            TMCShapley(20, seed=0).fit(u).values,
+            MSRBanzhaf(500, seed=0).fit(u).values,
+        )
     for a, b in zip(values["cpu"], values["cuda"], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-9)
 
@@ -39,5 +42,5 @@ def test_mlp_trains_on_gpu(breast_cancer) -> None:
     train, valid, _ = breast_cancer
     mlp = MLPClassifier(hidden=(32,), epochs=50, device="cuda")
     fitted = mlp.fit(mlp.prepare(train), torch.ones(8, train.n))
-    acc = (fitted.predict_proba(mlp.prepare(valid).X).argmax(-1).cpu() == torch.as_tensor(valid.y))
+    acc = fitted.predict_proba(mlp.prepare(valid).X).argmax(-1).cpu() == torch.as_tensor(valid.y)
     assert float(acc.float().mean()) > 0.9
