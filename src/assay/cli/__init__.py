@@ -22,13 +22,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from assay.cli import demo, evaluate, value
+    """Register every command module of this package: each defines ``COMMANDS = {name: func}``."""
+    import importlib
+    import pkgutil
 
-    app.command("value")(value.value)
-    app.command("flip")(value.flip)
-    app.command("evaluate")(evaluate.evaluate)
-    app.command("report")(evaluate.report)
-    app.command("demo")(demo.demo)
+    import assay.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"assay.cli.{info.name}")
+        for name, func in getattr(module, "COMMANDS", {}).items():
+            app.command(name)(func)
 
 
 _register()

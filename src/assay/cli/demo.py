@@ -19,3 +19,6 @@ def demo(
     start = time.perf_counter()
     path = run_demo(out, seed=seed, progress=True)
     typer.echo(f"demo finished in {time.perf_counter() - start:.1f} s; report: {path}")
+
+
+COMMANDS = {"demo": demo}

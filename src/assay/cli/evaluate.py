@@ -84,3 +84,6 @@ def report(
 
     path = build_report(results_dir, title=title).write(out or results_dir / "report.html")
     typer.echo(f"report -> {path}")
+
+
+COMMANDS = {"evaluate": evaluate, "report": report}

@@ -155,3 +155,6 @@ def _write_ids(path: Path, ids: object) -> None:
     import pandas as pd
 
     pd.DataFrame({"id": ids}).to_csv(path, index=False)
+
+
+COMMANDS = {"value": value, "flip": flip}

@@ -2,18 +2,27 @@
 
 from assay.learners.base import BatchLearner, FittedModels, TrainingData
 from assay.learners.logistic import LogisticRegression
-from assay.learners.mlp import MLPClassifier, make_mlp
+from assay.learners.networks import (
+    CNNClassifier,
+    MLPClassifier,
+    NetworkClassifier,
+    make_cnn,
+    make_mlp,
+)
 from assay.learners.registry import learner_names, make_learner
 from assay.learners.sklearn import SklearnLearner
 
 __all__ = [
     "BatchLearner",
+    "CNNClassifier",
     "FittedModels",
     "LogisticRegression",
     "MLPClassifier",
+    "NetworkClassifier",
     "SklearnLearner",
     "TrainingData",
     "learner_names",
+    "make_cnn",
     "make_learner",
     "make_mlp",
 ]

@@ -9,6 +9,7 @@ for a set of inputs in one call. A single model is the case B = 1.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,18 @@ class FittedModels(ABC):
     def state(self) -> State | None:
         """Parameters for warm-starting another fit (None if the learner cannot warm-start)."""
         return None
+
+    def functional(self, b: int = 0) -> tuple[Callable[[State, torch.Tensor], torch.Tensor], State]:
+        """Model ``b`` as a pure function ``logits(params, X) -> (m, K)`` and its parameters.
+
+        This is what :mod:`assay.derivatives` differentiates (per-sample gradients, Hessians).
+        """
+        from assay.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"{type(self).__name__} has no differentiable form; use a torch learner "
+            "(logistic, mlp, cnn)"
+        )
 
 
 class BatchLearner(ABC):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -165,6 +166,18 @@ class FittedLogistic(FittedModels):
 
     def state(self) -> State:
         return {"coef": self.coef}
+
+    def functional(self, b: int = 0) -> tuple[Callable[[State, Tensor], Tensor], State]:
+        """Logits over all K classes (binary: ``[0, w.x + c]``, the same softmax as sigmoid)."""
+        absent = ~self.present[b]
+
+        def logits(params: State, X: Tensor) -> Tensor:
+            z = _augment(X.to(params["coef"].dtype), self.fit_intercept) @ params["coef"].T
+            if self.binary:
+                return torch.cat([torch.zeros_like(z), z], dim=-1)
+            return z.masked_fill(absent, float("-inf")) if bool(absent.any()) else z
+
+        return logits, {"coef": self.coef[b].detach()}
 
 
 def _augment(X: Tensor, fit_intercept: bool) -> Tensor:

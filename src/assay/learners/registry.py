@@ -8,10 +8,14 @@ from typing import Any
 from assay.errors import InvalidParameterError, unknown_name
 from assay.learners.base import BatchLearner
 from assay.learners.logistic import LogisticRegression
-from assay.learners.mlp import MLPClassifier
+from assay.learners.networks import CNNClassifier, MLPClassifier
 from assay.learners.sklearn import SklearnLearner
 
-_BUILTIN: dict[str, type[BatchLearner]] = {"logistic": LogisticRegression, "mlp": MLPClassifier}
+_BUILTIN: dict[str, type[BatchLearner]] = {
+    "logistic": LogisticRegression,
+    "mlp": MLPClassifier,
+    "cnn": CNNClassifier,
+}
 
 
 def learner_names() -> list[str]:

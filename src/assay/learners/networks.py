@@ -1,15 +1,17 @@
-"""Batched multilayer perceptrons: B independent networks trained together with ``torch.func``.
+"""Batched neural networks: B independent networks trained together with ``torch.func``.
 
 The B models share one architecture and one seeded initialisation (common random numbers: two
 subsets differ only in their data, which lowers the variance of marginal contributions). Their
 parameters are stacked along a leading dimension, the forward pass is ``vmap``-ed over that stack,
 and each model minimises its own weighted mean cross-entropy. Because the summed loss separates
 over models and Adam is element-wise, one ``torch.optim.Adam`` over the stacked tensors is exactly
-B independent Adam runs.
+B independent Adam runs. Architectures: :func:`make_mlp`, :func:`make_cnn`, or any callable
+``(n_features, n_classes) -> nn.Module`` mapping flat features (m, d) to logits (m, K).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,6 +29,7 @@ from assay.learners.base import (
 )
 
 Tensor = torch.Tensor
+Architecture = Callable[[int, int], nn.Module]
 
 
 def make_mlp(
@@ -44,13 +47,34 @@ def make_mlp(
     return nn.Sequential(*layers)
 
 
+def make_cnn(
+    image_shape: tuple[int, int, int],
+    n_classes: int,
+    channels: tuple[int, ...] = (16, 32),
+    hidden: int = 64,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """A small CNN on flat inputs: unflatten to ``image_shape`` (C, H, W), conv-ReLU-maxpool
+    blocks, then a hidden dense layer and the logits."""
+    c, h, w = image_shape
+    layers: list[nn.Module] = [nn.Unflatten(1, image_shape)]
+    for out in channels:
+        layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c, h, w = out, h // 2, w // 2
+    layers += [nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(hidden, n_classes))
+    return nn.Sequential(*layers)
+
+
 class FittedNetworks(FittedModels):
     """B trained networks of one architecture, stacked."""
 
     def __init__(
         self, module: nn.Module, params: State, buffers: State, trained: Tensor, present: Tensor
     ) -> None:
-        self.module, self.params, self.buffers = module, params, buffers
+        self.module, self.params, self.buffers = module.eval(), params, buffers
         self.trained, self.present = trained, present
 
     @property
@@ -74,14 +98,22 @@ class FittedNetworks(FittedModels):
     def state(self) -> State:
         return self.params
 
+    def functional(self, b: int = 0) -> tuple[Callable[[State, Tensor], Tensor], State]:
+        buffers = {k: v[b] for k, v in self.buffers.items()}
 
-class MLPClassifier(TorchLearner):
-    """A ReLU MLP classifier trained by full-batch (or mini-batch) Adam, many models at once.
+        def logits(params: State, X: Tensor) -> Tensor:
+            return functional_call(self.module, (params, buffers), (X,))
+
+        return logits, {k: v[b].detach() for k, v in self.params.items()}
+
+
+class NetworkClassifier(TorchLearner):
+    """A network classifier trained by Adam on weighted cross-entropy, many models at once.
 
     Parameters
     ----------
-    hidden : tuple of int
-        Hidden layer widths.
+    architecture : callable ``(n_features, n_classes) -> nn.Module``
+        Builds the network (flat features in, logits out).
     epochs : int
         Passes over the training data (one Adam step per mini-batch).
     lr : float
@@ -92,16 +124,16 @@ class MLPClassifier(TorchLearner):
         Mini-batch size; ``None`` trains on the full (weighted) set each step. All models see the
         same seeded order of mini-batches.
     random_state : int
-        Seeds the shared initialisation and the mini-batch order.
+        Seeds the shared initialisation, the mini-batch order and dropout.
     dtype, device : str
     """
 
-    name = "mlp"
+    name = "network"
     supports_warm_start = True
 
     def __init__(
         self,
-        hidden: tuple[int, ...] = (64, 64),
+        architecture: Architecture,
         *,
         epochs: int = 200,
         lr: float = 0.01,
@@ -111,7 +143,7 @@ class MLPClassifier(TorchLearner):
         dtype: str = "float32",
         device: str = "cpu",
     ) -> None:
-        self.hidden = tuple(int(h) for h in hidden)
+        self.architecture = architecture
         self.epochs = epochs
         self.lr = lr
         self.weight_decay = weight_decay
@@ -120,10 +152,12 @@ class MLPClassifier(TorchLearner):
         self._place(dtype, device)
         if epochs < 1 or lr <= 0:
             raise InvalidParameterError(f"epochs must be >= 1 and lr > 0, got {epochs}, {lr}")
+        if batch_size is not None and batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
 
     def get_params(self) -> dict[str, Any]:
         return {
-            "hidden": list(self.hidden),
+            "architecture": getattr(self.architecture, "__qualname__", repr(self.architecture)),
             "epochs": self.epochs,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -134,12 +168,14 @@ class MLPClassifier(TorchLearner):
         }
 
     def batch_size_hint(self, data: TrainingData) -> int:
-        width = max((data.X.shape[1], *self.hidden, data.n_classes))
-        return int(max(8, min(256, 2**24 // max(1, data.n * width))))
+        n_params = sum(p.numel() for p in self._module(data).parameters())
+        per_model = data.n * max(data.X.shape[1], 64) + 8 * n_params
+        return int(max(4, min(256, 2**26 // max(1, per_model))))
 
     def _module(self, data: TrainingData) -> nn.Module:
         torch.manual_seed(self.random_state)
-        return make_mlp(data.X.shape[1], self.hidden, data.n_classes).to(self.device, self.dtype)
+        module = self.architecture(data.X.shape[1], data.n_classes)
+        return module.to(self.device, self.dtype)
 
     def initial_state(self, data: TrainingData, n_models: int) -> State:
         module = self._module(data)
@@ -155,7 +191,7 @@ class MLPClassifier(TorchLearner):
         B, n = weights.shape
         present = classes_present(weights, data.onehot)
         trained = present.sum(1) >= 2
-        module = self._module(data)
+        module = self._module(data).train()
         _, buffers = stack_module_state([module] * B)
         start = init if init is not None else self.initial_state(data, B)
         params = {
@@ -164,12 +200,13 @@ class MLPClassifier(TorchLearner):
         opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
         X = data.X.to(self.dtype)
         gen = torch.Generator().manual_seed(self.random_state)
+        torch.manual_seed(self.random_state)  # dropout masks
         size = n if self.batch_size is None else min(self.batch_size, n)
 
         def one(p: State, b: State, x: Tensor) -> Tensor:
             return functional_call(module, (p, b), (x,))
 
-        forward = vmap(one, in_dims=(0, 0, None))
+        forward = vmap(one, in_dims=(0, 0, None), randomness="different")
         train_w = weights * trained[:, None]
         for _ in range(self.epochs):
             order = torch.randperm(n, generator=gen).to(self.device) if size < n else None
@@ -186,3 +223,64 @@ class MLPClassifier(TorchLearner):
                 opt.step()
         final = {k: v.detach() for k, v in params.items()}
         return FittedNetworks(module, final, buffers, trained, present)
+
+
+class MLPClassifier(NetworkClassifier):
+    """A ReLU MLP (``hidden`` widths, optional ``dropout``); see :class:`NetworkClassifier`."""
+
+    name = "mlp"
+
+    def __init__(
+        self, hidden: tuple[int, ...] = (64, 64), *, dropout: float = 0.0, **training: Any
+    ) -> None:
+        self.hidden = tuple(int(h) for h in hidden)
+        self.dropout = dropout
+        super().__init__(self._build, **training)
+
+    def _build(self, n_features: int, n_classes: int) -> nn.Module:
+        return make_mlp(n_features, self.hidden, n_classes, self.dropout)
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        params.pop("architecture")
+        return {"hidden": list(self.hidden), "dropout": self.dropout, **params}
+
+
+class CNNClassifier(NetworkClassifier):
+    """A small CNN on images stored as flat rows of ``image_shape`` (C, H, W)."""
+
+    name = "cnn"
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        *,
+        channels: tuple[int, ...] = (16, 32),
+        hidden: int = 64,
+        dropout: float = 0.0,
+        **training: Any,
+    ) -> None:
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.channels = tuple(int(c) for c in channels)
+        self.hidden = hidden
+        self.dropout = dropout
+        super().__init__(self._build, **training)
+
+    def _build(self, n_features: int, n_classes: int) -> nn.Module:
+        c, h, w = self.image_shape
+        if c * h * w != n_features:
+            raise InvalidParameterError(
+                f"image_shape {self.image_shape} has {c * h * w} pixels, the data {n_features}"
+            )
+        return make_cnn((c, h, w), n_classes, self.channels, self.hidden, self.dropout)
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        params.pop("architecture")
+        return {
+            "image_shape": list(self.image_shape),
+            "channels": list(self.channels),
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+            **params,
+        }
