@@ -112,23 +112,21 @@ def run_assay_processes(tmp: Path) -> dict:
     return out
 
 
-def run_peer(script: str, task_file: Path, tmp: Path, jobs: int) -> dict:
-    result = tmp / f"{script}.json"
+def run_peer(
+    script: str,
+    task_file: Path,
+    tmp: Path,
+    jobs: int,
+    seed: int = 0,
+    methods: str = "tmc,banzhaf,oob",
+) -> dict:
+    """Run a peer's script in the peers' venv (a whole process) and read its JSON."""
+    result = tmp / f"{script}-{seed}.json"
+    runner = ROOT / "benchmarks" / "peers" / f"run_{script}.py"
+    cmd = [str(PEERS_PY), str(runner), str(task_file), str(result), "--jobs", str(jobs)]
+    cmd += ["--max-seconds", "900", "--seed", str(seed), "--methods", methods]
     start = time.perf_counter()
-    proc = subprocess.run(
-        [
-            str(PEERS_PY),
-            str(ROOT / "benchmarks" / "peers" / f"run_{script}.py"),
-            str(task_file),
-            str(result),
-            "--jobs",
-            str(jobs),
-            "--max-seconds",
-            "900",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     total = time.perf_counter() - start
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
