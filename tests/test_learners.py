@@ -132,3 +132,15 @@ def test_learner_registry_errors_list_valid_names() -> None:
         make_learner("sklearn:sklearn.nope.Nothing")
     with pytest.raises(InvalidParameterError, match="C must be > 0"):
         LogisticRegression(C=0)
+
+
+def test_network_learners_describe_themselves_for_cache_keys() -> None:
+    from assay.learners import CNNClassifier
+    from assay.utility import Utility
+
+    train, valid, _ = load_dataset("moons", seed=0)
+    params = MLPClassifier(hidden=(8,), epochs=3).get_params()
+    assert params["hidden"] == [8] and params["epochs"] == 3
+    assert CNNClassifier(channels=(4,)).get_params()["channels"] == [4]
+    keys = {Utility(MLPClassifier(hidden=(h,), epochs=3), train, valid).key for h in (8, 9)}
+    assert len(keys) == 2

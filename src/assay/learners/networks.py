@@ -157,7 +157,8 @@ class NetworkClassifier(TorchLearner):
 
     def get_params(self) -> dict[str, Any]:
         return {
-            "architecture": getattr(self.architecture, "__qualname__", repr(self.architecture)),
+            "architecture": getattr(self.architecture, "__qualname__", None)
+            or repr(self.architecture),
             "epochs": self.epochs,
             "lr": self.lr,
             "weight_decay": self.weight_decay,

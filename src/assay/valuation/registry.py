@@ -7,9 +7,17 @@ from typing import Any
 from assay.errors import InvalidParameterError, unknown_name
 from assay.valuation.banzhaf import MSRBanzhaf
 from assay.valuation.base import SamplingValuation, ValuationMethod
+from assay.valuation.cs_shapley import CSShapley
 from assay.valuation.data_oob import DataOOB
 from assay.valuation.exact import ExactSemivalue
+from assay.valuation.fi_approx import KFSVDInfluence, SubsampledLocalInfluence
+from assay.valuation.geometry import KCenter, NearestDistance, Representativeness
+from assay.valuation.gradient import GradientMatching, GraNd
+from assay.valuation.group_testing import GroupTestingShapley
+from assay.valuation.inference import EL2N, ConfidenceScore, EntropyScore, LossScore, MarginScore
+from assay.valuation.influence import InfluenceFunction, InfluenceValue
 from assay.valuation.knn_shapley import KNNShapley
+from assay.valuation.local_influence import LocalInfluence
 from assay.valuation.loo import LeaveOneOut
 from assay.valuation.permutation import BetaShapley, TMCShapley
 
@@ -21,6 +29,23 @@ METHODS: dict[str, tuple[type[ValuationMethod], str]] = {
     "banzhaf": (MSRBanzhaf, "Data Banzhaf, maximum sample reuse (Wang & Jia, AISTATS 2023)"),
     "data-oob": (DataOOB, "Data-OOB (Kwon & Zou, ICML 2023)"),
     "knn-shapley": (KNNShapley, "exact KNN-Shapley (Jia et al., VLDB 2019)"),
+    "influence": (InfluenceFunction, "influence functions, validation loss (Koh & Liang 2017)"),
+    "iv": (InfluenceValue, "influence value IV (Chhabra et al., ICLR 2024)"),
+    "fi-util": (LocalInfluence, "local influence FI^util, exact (seed 003, Eq. 3.1)"),
+    "fi-kfsvd": (KFSVDInfluence, "FI^util by K-FAC + truncated SVD (seed 003, Alg. 5)"),
+    "fi-subsample": (SubsampledLocalInfluence, "FI^util on a subsample + random forest (Alg. 6)"),
+    "group-testing-shapley": (GroupTestingShapley, "group-testing Shapley (Jia et al. 2019)"),
+    "cs-shapley": (CSShapley, "class-wise Shapley (Schoch et al., NeurIPS 2022)"),
+    "kcenter": (KCenter, "greedy k-center diversity (Sener & Savarese, ICLR 2018)"),
+    "nearest-distance": (NearestDistance, "mean distance to the nearest neighbours (diversity)"),
+    "representative": (Representativeness, "closeness to the k-means centroid"),
+    "loss": (LossScore, "per-point cross-entropy loss (higher = harder)"),
+    "margin": (MarginScore, "negated top-two probability margin (uncertainty)"),
+    "entropy": (EntropyScore, "predictive entropy (uncertainty)"),
+    "confidence": (ConfidenceScore, "negated probability of the true class"),
+    "el2n": (EL2N, "EL2N over early-trained models (Paul et al., NeurIPS 2021)"),
+    "grand": (GraNd, "GraNd gradient norm (Paul et al., NeurIPS 2021)"),
+    "gradmatch": (GradientMatching, "gradient matching to a target set, LESS-style projection"),
 }
 
 

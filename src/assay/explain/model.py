@@ -1,0 +1,242 @@
+"""A trained explainer: values of every training point for new predictions, in one forward pass.
+
+A :class:`DataExplainer` holds the explainer network and the three models its outputs depend on
+(service, grand, null; see :mod:`assay.explain.snapshot`). For inputs X it returns, for the label
+y each prediction is paid for (the service model's prediction unless given), the values
+phi(x, y) in R^n, made efficient: they sum to v_{x,y}(1) - v_{x,y}(0) exactly. GFDS+ explainers
+share each group's value evenly among its points.
+
+On disk (``save(folder)`` / ``DataExplainer.load(folder)``), never pickled:
+
+- ``explainer.json``: network config, variant and its settings, player ids and providers, label
+  classes, grouping, training facts;
+- ``explainer.safetensors``: the network's weights;
+- ``models.safetensors``: the service, grand and null models' parameters (their learner specs are
+  in the JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from assay.errors import InvalidDataError
+from assay.explain.networks import ExplainerNet, build_explainer
+from assay.explain.snapshot import ModelSnapshot
+from assay.explain.training import efficient_normalise, group_means
+from assay.result import atomic_write_bytes
+
+Tensor = torch.Tensor
+FORMAT = 1
+MODELS = ("service", "grand", "null")
+
+
+def _plain(obj: Any) -> Any:
+    """JSON fallback for NumPy scalars and arrays."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return repr(obj)
+
+
+@dataclass
+class DataExplainer:
+    """A trained Fast-DataShapley explainer (FDS, AFDS, GFDS or GFDS+).
+
+    Parameters
+    ----------
+    net : ExplainerNet
+    config : dict
+        The network config (see :func:`assay.explain.networks.explainer_config`).
+    service, grand, null : ModelSnapshot
+        The service model (predicts y), and the utility's v(1) and v(0) models.
+    ids : ndarray (n,)
+        Ids of the training points (the players).
+    classes : ndarray (K,)
+        Original label values.
+    providers : ndarray (n,), optional
+        Data provider of each point.
+    groups : ndarray (n,) int, optional
+        Group codes; with ``share`` the values are shared evenly within groups (GFDS+).
+    info : dict
+        Variant, settings and training facts (JSON-safe).
+    """
+
+    net: ExplainerNet
+    config: dict[str, Any]
+    service: ModelSnapshot
+    grand: ModelSnapshot
+    null: ModelSnapshot
+    ids: NDArray[Any]
+    classes: NDArray[Any]
+    providers: NDArray[Any] | None = None
+    groups: NDArray[np.int64] | None = None
+    share: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.net.eval()
+        self._groups_t = (
+            None if self.groups is None else torch.as_tensor(self.groups, dtype=torch.long)
+        )
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def n_players(self) -> int:
+        return int(self.config["n_players"])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.config["n_features"])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.config["n_classes"])
+
+    @property
+    def variant(self) -> str:
+        return str(self.info.get("variant", "fds"))
+
+    def check_inputs(self, X: ArrayLike) -> Tensor:
+        """Inputs as a float32 (m, d) tensor, or :class:`InvalidDataError` naming the problem."""
+        arr = np.asarray(X)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise InvalidDataError(f"inputs must be numeric, got dtype {arr.dtype}")
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_features:
+            raise InvalidDataError(
+                f"inputs must have shape (m, {self.n_features}), got {tuple(np.shape(X))}"
+            )
+        arr = arr.astype(np.float64)
+        if not np.isfinite(arr).all():
+            raise InvalidDataError(
+                f"inputs have {int((~np.isfinite(arr)).sum())} non-finite values"
+            )
+        return torch.as_tensor(arr, dtype=torch.float32)
+
+    def check_labels(self, y: ArrayLike, m: int) -> NDArray[np.int64]:
+        """Label codes 0..K-1 of length ``m``."""
+        yy = np.atleast_1d(np.asarray(y))
+        if yy.shape != (m,):
+            raise InvalidDataError(f"labels must have shape ({m},), got {yy.shape}")
+        if yy.dtype.kind not in "iu" or (yy < 0).any() or (yy >= self.n_classes).any():
+            raise InvalidDataError(
+                f"labels must be class codes in [0, {self.n_classes}), got {yy.tolist()[:10]}"
+            )
+        return yy.astype(np.int64)
+
+    def encode_labels(self, labels: ArrayLike) -> NDArray[np.int64]:
+        """Codes of original label values (e.g. ``"cat"``), or a clear error for unknown ones."""
+        from assay.data.dataset import encode_labels
+
+        codes, _ = encode_labels(np.atleast_1d(np.asarray(labels)), self.classes, what="labels")
+        return codes
+
+    # ----------------------------------------------------------------- inference
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """The service model's class probabilities (m, K)."""
+        return self.service.proba(self.check_inputs(X)).cpu().numpy().astype(np.float64)
+
+    def predict(self, X: ArrayLike) -> NDArray[np.int64]:
+        """The service model's predicted label codes (m,)."""
+        return self.predict_proba(X).argmax(1)
+
+    def _values_all(self, Xt: Tensor) -> Tensor:
+        with torch.no_grad():
+            delta = (self.grand.proba(Xt) - self.null.proba(Xt)).to(torch.float32)
+            raw = self.net(Xt)
+            if self.share and self._groups_t is not None:
+                raw = group_means(raw, self._groups_t, int(self._groups_t.max()) + 1)
+            return efficient_normalise(raw, delta)
+
+    def values_all(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Values of every training point for every label: (m, n, K)."""
+        return self._values_all(self.check_inputs(X)).numpy().astype(np.float64)
+
+    def values(self, X: ArrayLike, y: ArrayLike | None = None) -> NDArray[np.float64]:
+        """phi(x, y) for each input: (m, n); ``y`` codes default to the service prediction."""
+        Xt = self.check_inputs(X)
+        with torch.no_grad():
+            if y is None:
+                yy = self.service.logits(Xt).argmax(1).numpy()
+            else:
+                yy = self.check_labels(y, Xt.shape[0])
+            phi = self._values_all(Xt)
+        return phi[torch.arange(Xt.shape[0]), :, torch.as_tensor(yy)].numpy().astype(np.float64)
+
+    def provider_values(self, values: ArrayLike) -> tuple[NDArray[Any], NDArray[np.float64]]:
+        """Sums of point values per provider: (providers (P,), values (m, P))."""
+        if self.providers is None:
+            raise InvalidDataError("this explainer has no provider ids (train with Dataset groups)")
+        v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        names, codes = np.unique(self.providers.astype(str), return_inverse=True)
+        out = np.zeros((v.shape[0], len(names)))
+        np.add.at(out.T, codes, v.T)
+        return names, out
+
+    # ----------------------------------------------------------------- disk
+    def save(self, folder: str | Path) -> Path:
+        """Write the explainer to ``folder`` (created); returns the folder."""
+        path = Path(folder)
+        models: dict[str, Tensor] = {}
+        for name in MODELS:
+            models.update(getattr(self, name).tensors(name))
+        meta = {
+            "format": FORMAT,
+            "config": self.config,
+            "models": {name: getattr(self, name).meta() for name in MODELS},
+            "ids": self.ids.tolist(),
+            "classes": self.classes.tolist(),
+            "providers": None if self.providers is None else self.providers.tolist(),
+            "groups": None if self.groups is None else self.groups.tolist(),
+            "share": self.share,
+            "info": self.info,
+        }
+        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+        atomic_write_bytes(path / "explainer.safetensors", st_save(state))
+        atomic_write_bytes(path / "models.safetensors", st_save(models))
+        atomic_write_bytes(
+            path / "explainer.json", json.dumps(meta, indent=1, default=_plain).encode()
+        )
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> DataExplainer:
+        """Read an explainer written by :meth:`save`."""
+        path = Path(folder)
+        files = [
+            path / f for f in ("explainer.json", "explainer.safetensors", "models.safetensors")
+        ]
+        missing = [str(f) for f in files if not f.exists()]
+        if missing:
+            raise InvalidDataError(f"not an explainer folder, missing: {missing}")
+        meta = json.loads(files[0].read_text())
+        if meta.get("format") != FORMAT:
+            raise InvalidDataError(f"unsupported explainer format {meta.get('format')!r}")
+        net = build_explainer(meta["config"])
+        net.load_state_dict(st_load(files[1].read_bytes()))
+        tensors = st_load(files[2].read_bytes())
+        snaps = {n: ModelSnapshot.from_parts(meta["models"][n], tensors, n) for n in MODELS}
+        return cls(
+            net,
+            meta["config"],
+            snaps["service"],
+            snaps["grand"],
+            snaps["null"],
+            np.asarray(meta["ids"]),
+            np.asarray(meta["classes"]),
+            None if meta["providers"] is None else np.asarray(meta["providers"]),
+            None if meta["groups"] is None else np.asarray(meta["groups"], dtype=np.int64),
+            bool(meta["share"]),
+            dict(meta["info"]),
+        )

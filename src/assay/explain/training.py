@@ -1,0 +1,355 @@
+"""Training the explainer: the loss of Eq. 3 with additive efficient normalisation, resumable.
+
+For an input x with gap Delta = v(1) - v(0) (one per label), the network's raw output phi (n, K)
+is first made efficient (Ruiz et al.'s additive normalisation, Section 3.1),
+
+    phi_hat = phi + (Delta - 1^T phi) / n,
+
+so that the values of every prediction sum to v(1) - v(0) exactly, and the loss is
+
+    L = E_x E_y E_s [(v_{x,y}(s) - v_{x,y}(0) - s^T phi_hat(x, y))^2]
+
+with s from the subset pool (kernel-distributed, paired) and y uniform over the labels (all K
+columns are regressed at once, which is that expectation). The gap is not detached (as in the
+PyTorch FastSHAP and the authors' code). GFDS+ adds gamma * sum_groups ||phi_G - mean(phi_G)||^2
+(Eq. 6) and may share values evenly within groups.
+
+Optimisation follows the paper and FastSHAP: Adam (lr 2e-4), ReduceLROnPlateau on the validation
+loss (factor 0.5, patience ``patience // 2``, min_lr 1e-5), early stopping after ``patience``
+epochs without improvement, best weights restored. The validation loss is the same objective over
+the whole pool at the validation inputs (deterministic). With a ``checkpoint`` folder the full
+training state (weights, best weights, Adam moments, scheduler, random generator, history) is
+written after every epoch as safetensors + JSON; a rerun continues and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from assay.errors import InvalidParameterError
+from assay.result import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyper-parameters of the explainer's optimisation (defaults: the paper / FastSHAP)."""
+
+    epochs: int = 200
+    lr: float = 2e-4
+    batch_size: int = 32
+    patience: int = 20
+    min_lr: float = 1e-5
+    subsets_per_input: int | None = None
+    gamma: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise InvalidParameterError(
+                f"epochs, batch_size and patience must be >= 1, got {self.epochs}, "
+                f"{self.batch_size}, {self.patience}"
+            )
+        if not self.lr > 0 or self.min_lr < 0 or self.gamma < 0:
+            raise InvalidParameterError(
+                f"need lr > 0, min_lr >= 0, gamma >= 0; got {self.lr}, {self.min_lr}, {self.gamma}"
+            )
+        if self.subsets_per_input is not None and self.subsets_per_input < 2:
+            raise InvalidParameterError(
+                f"subsets_per_input must be >= 2 or None (all), got {self.subsets_per_input}"
+            )
+
+
+@dataclass
+class Targets:
+    """Explainer inputs and their utilities over the pool.
+
+    ``X`` (m, d); ``gaps`` (m, M, K) = v(s) - v(0) for every pool subset s; ``delta`` (m, K) =
+    v(1) - v(0).
+    """
+
+    X: Tensor
+    gaps: Tensor
+    delta: Tensor
+
+    @property
+    def m(self) -> int:
+        return int(self.X.shape[0])
+
+
+def efficient_normalise(phi: Tensor, delta: Tensor) -> Tensor:
+    """Additive efficient normalisation: (b, n, K), (b, K) -> values that sum to ``delta``."""
+    n = phi.shape[1]
+    return phi + ((delta - phi.sum(1)) / n)[:, None, :]
+
+
+def group_means(phi: Tensor, groups: Tensor, n_groups: int) -> Tensor:
+    """Each point's group mean of ``phi`` (b, n, K), broadcast back to (b, n, K)."""
+    sums = torch.zeros(phi.shape[0], n_groups, phi.shape[2], dtype=phi.dtype, device=phi.device)
+    sums.index_add_(1, groups, phi)
+    sizes = torch.bincount(groups, minlength=n_groups).to(phi.dtype)
+    return (sums / sizes[None, :, None])[:, groups]
+
+
+class Objective:
+    """The explainer's output transform and loss over a fixed subset pool.
+
+    Parameters
+    ----------
+    masks : Tensor (M, n) float
+    weights : Tensor (M,)
+        Probability of each pool row (sums to 1).
+    paired : bool
+        Rows 2j, 2j + 1 are complementary pairs (subsampling keeps pairs together).
+    groups : Tensor (n,) long, optional
+        Group codes (GFDS+): used by ``share`` and the gamma penalty.
+    share : bool
+        Replace each value by its group's mean (GFDS+'s even split; preserves group sums, so
+        the data term and efficiency are unchanged).
+    gamma : float
+        Weight of the within-group penalty of Eq. 6.
+    """
+
+    def __init__(
+        self,
+        masks: Tensor,
+        weights: Tensor,
+        *,
+        paired: bool,
+        groups: Tensor | None = None,
+        share: bool = False,
+        gamma: float = 0.0,
+    ) -> None:
+        if (share or gamma > 0) and groups is None:
+            raise InvalidParameterError("sharing values within groups needs groups")
+        self.masks, self.weights, self.paired = masks, weights, paired
+        self.groups, self.share, self.gamma = groups, share, gamma
+        self.n_groups = 0 if groups is None else int(groups.max()) + 1
+
+    def values(self, raw: Tensor, delta: Tensor) -> Tensor:
+        """Efficient (and, with ``share``, group-shared) values from the raw output."""
+        phi = raw
+        if self.share:
+            assert self.groups is not None
+            phi = group_means(phi, self.groups, self.n_groups)
+        return efficient_normalise(phi, delta)
+
+    def penalty(self, raw: Tensor) -> Tensor:
+        if self.gamma == 0 or self.groups is None:
+            return raw.new_zeros(())
+        dev = raw - group_means(raw, self.groups, self.n_groups)
+        return self.gamma * dev.pow(2).sum(1).mean()
+
+    def data_loss(self, phi: Tensor, gaps: Tensor, rows: Tensor | None = None) -> Tensor:
+        """Weighted squared error over pool rows: all rows, or ``rows`` (b, s) per input."""
+        if rows is None:
+            approx = torch.einsum("mn,bnk->bmk", self.masks, phi)
+            err = (approx - gaps).pow(2).mean(-1)  # (b, M)
+            return (err * self.weights[None, :]).sum(1).mean()
+        S = self.masks[rows]  # (b, s, n)
+        approx = torch.einsum("bsn,bnk->bsk", S, phi)
+        return (approx - gaps).pow(2).mean()
+
+    def sample_rows(self, b: int, s: int, gen: torch.Generator) -> Tensor:
+        """``s`` pool rows per input drawn by weight (pairs kept together when paired)."""
+        if self.paired:
+            pw = self.weights[0::2] + self.weights[1::2]
+            half = torch.multinomial(
+                pw.expand(b, -1), (s + 1) // 2, replacement=True, generator=gen
+            )
+            return torch.stack([2 * half, 2 * half + 1], dim=2).reshape(b, -1)[:, :s]
+        return torch.multinomial(self.weights.expand(b, -1), s, replacement=True, generator=gen)
+
+
+def evaluate_loss(net: torch.nn.Module, obj: Objective, data: Targets, batch: int = 256) -> float:
+    """Mean data loss over all inputs and the whole pool (no gradients)."""
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, data.m, batch):
+            sl = slice(i, i + batch)
+            phi = obj.values(net(data.X[sl]), data.delta[sl])
+            total += float(obj.data_loss(phi, data.gaps[sl])) * (min(i + batch, data.m) - i)
+    return total / max(1, data.m)
+
+
+# --------------------------------------------------------------------- checkpoints
+def _flat_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    for pid, st in sd["state"].items():
+        for name, val in st.items():
+            t = val if isinstance(val, Tensor) else torch.tensor(val)
+            tensors[f"opt.{pid}.{name}"] = t.detach().reshape(-1).clone()
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _load_optimizer(
+    opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, Any]
+) -> None:
+    state: dict[int, dict[str, Tensor]] = {}
+    shapes = [p.shape for g in opt.param_groups for p in g["params"]]
+    for key, val in tensors.items():
+        if not key.startswith("opt."):
+            continue
+        _, pid, name = key.split(".", 2)
+        i = int(pid)
+        state.setdefault(i, {})[name] = (
+            val.reshape(()) if name == "step" else val.reshape(shapes[i])
+        )
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Checkpoint:
+    """The training state in ``folder/state.safetensors`` + ``folder/state.json``."""
+
+    def __init__(self, folder: str | Path, identity: str) -> None:
+        self.folder, self.identity = Path(folder), identity
+
+    @property
+    def exists(self) -> bool:
+        return (self.folder / "state.json").exists() and (
+            self.folder / "state.safetensors"
+        ).exists()
+
+    def save(
+        self,
+        net: torch.nn.Module,
+        best: dict[str, Tensor],
+        opt: torch.optim.Optimizer,
+        sched: Any,
+        gen: torch.Generator,
+        progress: dict[str, Any],
+    ) -> None:
+        tensors = {f"net.{k}": v.detach().clone() for k, v in net.state_dict().items()}
+        tensors.update({f"best.{k}": v.clone() for k, v in best.items()})
+        opt_tensors, opt_meta = _flat_optimizer(opt)
+        tensors.update(opt_tensors)
+        tensors["rng"] = gen.get_state()
+        meta = {
+            "identity": self.identity,
+            "optimizer": opt_meta,
+            "scheduler": sched.state_dict(),
+            **progress,
+        }
+        # tensors first: a state.json always describes a complete state.safetensors
+        atomic_write_bytes(self.folder / "state.safetensors", st_save(tensors))
+        atomic_write_bytes(self.folder / "state.json", json.dumps(meta).encode())
+
+    def load(
+        self, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator
+    ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        meta = json.loads((self.folder / "state.json").read_text())
+        if meta.get("identity") != self.identity:
+            raise InvalidParameterError(
+                f"checkpoint {str(self.folder)!r} belongs to another training run (other data, "
+                "pool or settings); delete it or choose another folder"
+            )
+        tensors = st_load((self.folder / "state.safetensors").read_bytes())
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        _load_optimizer(opt, tensors, meta["optimizer"])
+        sched.load_state_dict(meta["scheduler"])
+        gen.set_state(tensors["rng"])
+        return best, meta
+
+
+def run_identity(*parts: Any) -> str:
+    """A hash of everything that determines a training run."""
+    return hashlib.blake2b(
+        json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16
+    ).hexdigest()
+
+
+# --------------------------------------------------------------------- the loop
+def train_explainer(
+    net: torch.nn.Module,
+    obj: Objective,
+    train: Targets,
+    valid: Targets,
+    config: TrainingConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    identity: str = "",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fit ``net`` in place; return the history (losses per epoch, best epoch, stop reason)."""
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=max(1, config.patience // 2), min_lr=config.min_lr
+    )
+    best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best_val": math.inf,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "train_loss": [],
+        "val_loss": [],
+        "stopped": "max_epochs",
+    }
+    ckpt = None if checkpoint is None else Checkpoint(checkpoint, identity)
+    if ckpt is not None and ckpt.exists:
+        best, meta = ckpt.load(net, opt, sched, gen)
+        state.update({k: meta[k] for k in state})
+        log.info("explainer: resumed from %s at epoch %d", ckpt.folder, state["epoch"])
+    bar: Any = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, initial=state["epoch"], desc="explainer", unit="epoch")
+    done = state["bad_epochs"] >= config.patience
+    while state["epoch"] < config.epochs and not done:
+        net.train()
+        order = torch.randperm(train.m, generator=gen)
+        total = 0.0
+        for i in range(0, train.m, config.batch_size):
+            idx = order[i : i + config.batch_size]
+            raw = net(train.X[idx])
+            phi = obj.values(raw, train.delta[idx])
+            if config.subsets_per_input is None:
+                loss = obj.data_loss(phi, train.gaps[idx])
+            else:
+                rows = obj.sample_rows(len(idx), config.subsets_per_input, gen)
+                loss = obj.data_loss(phi, train.gaps[idx[:, None], rows], rows)
+            loss = loss + obj.penalty(raw)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        net.eval()
+        val = evaluate_loss(net, obj, valid)
+        sched.step(val)
+        state["epoch"] += 1
+        state["train_loss"].append(total / train.m)
+        state["val_loss"].append(val)
+        if val < state["best_val"]:
+            state.update(best_val=val, best_epoch=state["epoch"], bad_epochs=0)
+            best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        done = state["bad_epochs"] >= config.patience
+        if done:
+            state["stopped"] = "early_stopping"
+        if ckpt is not None:
+            ckpt.save(net, best, opt, sched, gen, state)
+        if bar is not None:
+            bar.set_postfix(train=f"{state['train_loss'][-1]:.3g}", val=f"{val:.3g}")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    net.load_state_dict(best)
+    net.eval()
+    return {**state, "config": asdict(config)}

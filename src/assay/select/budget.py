@@ -1,0 +1,313 @@
+"""Selection for a budget: any :class:`ValuationResult` -> a (weighted) training subset.
+
+:func:`select_subset` is the one function that turns values into data:
+
+- ``strategy="top"`` / ``"bottom"``: the ``budget`` highest / lowest values (a fraction in (0, 1)
+  means that share of the points);
+- ``strategy="sample"``: ``budget`` i.i.d. draws with probability proportional to the
+  (non-negative) values, each weighted ``1 / (budget p)`` (importance sampling; duplicates merged,
+  their weights summed), so the weighted subset's sums estimate the full data's without bias;
+- ``balance="class"`` / ``"cluster"`` with ``groups``: the budget is split across groups first
+  (proportionally to group size, by largest remainders, or equally), then each group's share is
+  chosen by the strategy; ``reweight=True`` weights each chosen point by (group size / chosen in
+  group) so every group keeps its full-data mass.
+
+A :class:`Subset` is written as Parquet ``id, weight`` (+ JSON sidecar). :func:`evaluate_subsets`
+is the selection loop's last step: train one model per subset (one batched fit) and score it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+from assay.errors import InvalidDataError, InvalidParameterError
+from assay.result import ValuationResult, _json_safe, atomic_write_bytes, sidecar_path
+
+STRATEGIES = ("top", "bottom", "sample")
+
+
+@dataclass(frozen=True, eq=False)
+class Subset:
+    """A selected training subset: ids, positions in the source data, and weights."""
+
+    ids: NDArray[Any]
+    positions: NDArray[np.int64]
+    weights: NDArray[np.float64]
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not len(self.ids) == len(self.positions) == len(self.weights):
+            raise InvalidDataError(
+                f"Subset: {len(self.ids)} ids, {len(self.positions)} positions, "
+                f"{len(self.weights)} weights"
+            )
+        object.__setattr__(self, "positions", np.asarray(self.positions, np.int64))
+        object.__setattr__(self, "weights", np.asarray(self.weights, np.float64))
+        object.__setattr__(self, "params", _json_safe(dict(self.params)))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def weight_vector(self, n: int) -> NDArray[np.float64]:
+        """Dense (n,) sample weights: the subset's weights at its positions, 0 elsewhere."""
+        if len(self) and self.positions.max() >= n:
+            raise InvalidDataError(f"subset position {self.positions.max()} out of range for {n}")
+        w = np.zeros(n)
+        np.add.at(w, self.positions, self.weights)
+        return w
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({"id": self.ids, "weight": self.weights})
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (Parquet ``id, weight``) and its JSON sidecar, atomically."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        p = Path(path)
+        if p.suffix != ".parquet":
+            p = p.with_suffix(".parquet")
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(self.to_pandas(), preserve_index=False), sink)
+        atomic_write_bytes(p, sink.getvalue().to_pybytes())
+        meta = {"method": self.method, "params": self.params, "n": len(self), "format": 1}
+        atomic_write_bytes(sidecar_path(p), json.dumps(meta, indent=2).encode())
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path, ids: ArrayLike) -> Subset:
+        """Read a subset written by :meth:`save`; ``ids`` (the data's ids) give back positions."""
+        p = Path(path)
+        if not p.exists():
+            raise InvalidDataError(f"subset file not found: {str(p)!r}")
+        df = pd.read_parquet(p)
+        if not {"id", "weight"} <= set(df.columns):
+            raise InvalidDataError(f"{str(p)!r} must have columns id, weight")
+        lookup = {v: i for i, v in enumerate(np.asarray(ids).tolist())}
+        missing = [v for v in df["id"].tolist() if v not in lookup]
+        if missing:
+            raise InvalidDataError(f"subset ids not in the data: {missing[:10]}")
+        meta = json.loads(sidecar_path(p).read_text()) if sidecar_path(p).exists() else {}
+        pos = np.array([lookup[v] for v in df["id"].tolist()], np.int64)
+        return cls(
+            df["id"].to_numpy(),
+            pos,
+            df["weight"].to_numpy(np.float64),
+            str(meta.get("method", p.stem)),
+            dict(meta.get("params", {})),
+        )
+
+
+def budget_count(budget: float, n: int) -> int:
+    """A budget as a count: an int in [1, n], or a fraction in (0, 1) of n (at least 1)."""
+    if isinstance(budget, bool) or not np.isfinite(budget) or budget <= 0:
+        raise InvalidParameterError(
+            f"budget must be a count >= 1 or a fraction in (0, 1), got {budget}"
+        )
+    if budget < 1:
+        return max(1, round(budget * n))
+    if budget != int(budget):
+        raise InvalidParameterError(f"a budget >= 1 must be a whole count, got {budget}")
+    if budget > n:
+        raise InvalidParameterError(f"budget {int(budget)} exceeds the {n} points available")
+    return int(budget)
+
+
+def group_quotas(groups: ArrayLike, m: int, *, quota: str = "proportional") -> dict[Any, int]:
+    """Split ``m`` across groups: proportionally to size (largest remainders) or equally.
+
+    A group never gets more than its size; what it cannot take goes to the others.
+    """
+    labels, sizes = np.unique(np.asarray(groups), return_counts=True)
+    if quota not in ("proportional", "equal"):
+        raise InvalidParameterError(f"quota must be 'proportional' or 'equal', got {quota!r}")
+    if m > sizes.sum():
+        raise InvalidParameterError(f"budget {m} exceeds the {sizes.sum()} points available")
+    share = np.zeros(len(labels), np.int64)
+    left = m
+    open_ = sizes > 0
+    while left > 0:
+        base = np.where(open_, sizes if quota == "proportional" else 1, 0).astype(np.float64)
+        ideal = left * base / base.sum()
+        add = np.floor(ideal).astype(np.int64)
+        rem = left - add.sum()
+        order = np.argsort(-(ideal - add), kind="stable")
+        add[order[:rem]] += 1
+        add = np.minimum(add, sizes - share)
+        share += add
+        left = m - share.sum()
+        open_ = share < sizes
+    return dict(zip(labels.tolist(), share.tolist(), strict=True))
+
+
+def _choose(
+    values: NDArray[np.float64], m: int, strategy: str, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Positions (within ``values``) and weights of ``m`` chosen by ``strategy``."""
+    if strategy == "top":
+        return np.argsort(-values, kind="stable")[:m], np.ones(m)
+    if strategy == "bottom":
+        return np.argsort(values, kind="stable")[:m], np.ones(m)
+    if (values < 0).any():
+        raise InvalidDataError(
+            f"strategy='sample' needs non-negative values, got {values.min():.4g}; "
+            "shift them or use top / bottom"
+        )
+    total = values.sum()
+    p = values / total if total > 0 else np.full(len(values), 1 / len(values))
+    draws = rng.choice(len(values), size=m, p=p)
+    uniq, counts = np.unique(draws, return_counts=True)
+    return uniq.astype(np.int64), counts / (m * p[uniq])
+
+
+def select_subset(
+    values: ValuationResult,
+    budget: float,
+    *,
+    strategy: str = "top",
+    balance: str | None = None,
+    groups: ArrayLike | None = None,
+    quota: str = "proportional",
+    reweight: bool = False,
+    seed: int = 0,
+) -> Subset:
+    """Turn any valuation result into a training subset.
+
+    Parameters
+    ----------
+    values : ValuationResult
+        Higher = more valuable (the convention of every assay method).
+    budget : int or float
+        Points to select (or, in (0, 1), the fraction of points); draws for ``"sample"``.
+    strategy : {"top", "bottom", "sample"}
+    balance : {None, "class", "cluster"}
+        Split the budget across ``groups`` (class labels or cluster ids, aligned with ``values``).
+    groups : array-like (n,), optional
+    quota : {"proportional", "equal"}
+        How the budget is split across groups.
+    reweight : bool
+        With ``balance``: weight each chosen point by its group's size over the points chosen
+        from it (the weighted subset then keeps every group's full-data mass).
+    seed : int
+        Seeds ``"sample"``.
+
+    Returns
+    -------
+    Subset
+        Positions index ``values`` (its data order).
+
+    Raises
+    ------
+    InvalidParameterError
+        Budget out of range, unknown strategy / balance, ``balance`` without ``groups``.
+    """
+    n = len(values)
+    m = budget_count(budget, n)
+    if strategy not in STRATEGIES:
+        raise InvalidParameterError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if balance not in (None, "class", "cluster"):
+        raise InvalidParameterError(f"balance must be None, 'class' or 'cluster', got {balance!r}")
+    v = np.asarray(values.values, np.float64)
+    if np.isnan(v).any():
+        raise InvalidDataError(f"values has {int(np.isnan(v).sum())} NaN entries")
+    rng = np.random.default_rng(seed)
+    if balance is None:
+        pos, w = _choose(v, m, strategy, rng)
+    else:
+        if groups is None:
+            raise InvalidParameterError(f"balance={balance!r} needs groups (labels or clusters)")
+        g = np.asarray(groups)
+        if len(g) != n:
+            raise InvalidDataError(f"shape mismatch: {len(g)} groups for {n} values")
+        parts_p, parts_w = [], []
+        for label, share in group_quotas(g, m, quota=quota).items():
+            if share == 0:
+                continue
+            members = np.flatnonzero(g == label)
+            p, w = _choose(v[members], share, strategy, rng)
+            if reweight:
+                w = w * (len(members) / (w.sum() if strategy == "sample" else share))
+            parts_p.append(members[p])
+            parts_w.append(w)
+        pos, w = np.concatenate(parts_p), np.concatenate(parts_w)
+    params = {
+        "source": values.method,
+        "budget": m,
+        "strategy": strategy,
+        "balance": balance,
+        "quota": quota if balance else None,
+        "reweight": reweight,
+        "seed": seed,
+    }
+    return Subset(values.ids[pos], pos, w, values.method, params)
+
+
+def uniform_subset(
+    n: int, budget: float, *, seed: int = 0, ids: ArrayLike | None = None, weighted: bool = False
+) -> Subset:
+    """``budget`` points uniformly without replacement (weights ``n / m`` if ``weighted``)."""
+    m = budget_count(budget, n)
+    pos = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)).astype(np.int64)
+    id_arr = np.arange(n) if ids is None else np.asarray(ids)
+    w = np.full(m, n / m if weighted else 1.0)
+    return Subset(id_arr[pos], pos, w, "uniform", {"budget": m, "seed": seed})
+
+
+def evaluate_subsets(
+    learner: Any,
+    train: Any,
+    test: Any,
+    subsets: Mapping[str, Subset],
+    *,
+    scorer: str = "accuracy",
+    weighting: str = "as-is",
+) -> pd.DataFrame:
+    """Train one model per subset and score each on ``test``.
+
+    Full-batch learners (logistic regression, networks with ``batch_size=None``) train every
+    subset in one batched fit over 0/1-weighted rows; a mini-batch learner is fitted on each
+    subset's own rows (it would otherwise step through every mini-batch of the whole set).
+
+    ``weighting``: ``"as-is"`` trains with the subsets' weights, ``"unit"`` with weight 1 per
+    selected point, ``"normalised"`` with the weights rescaled to sum to the subset's size (so a
+    regularised learner sees the same data mass whatever the weights' scale). A full-data row is
+    added for reference.
+    """
+    from assay.utility import Utility
+
+    if weighting not in ("as-is", "unit", "normalised"):
+        raise InvalidParameterError(f"weighting must be as-is, unit or normalised, got {weighting}")
+    u = Utility(learner, train, test, scorer)
+    rows, W = [], []
+    for name, s in subsets.items():
+        w = s.weight_vector(train.n)
+        if weighting == "unit":
+            w = (w > 0).astype(np.float64)
+        elif weighting == "normalised" and w.sum() > 0:
+            w = w * (np.count_nonzero(w) / w.sum())
+        W.append(w)
+        rows.append({"method": name, "size": int(np.count_nonzero(w)), "weight_sum": w.sum()})
+    W.append(np.ones(train.n))
+    rows.append({"method": "full data", "size": train.n, "weight_sum": float(train.n)})
+    if getattr(u.learner, "batch_size", None) is None:  # full-batch: 0/1 masks, one batched fit
+        scores = u(np.stack(W))
+    else:  # mini-batch training steps through the rows it is given: give it the subset's rows
+        scores = np.empty(len(W))
+        for i, w in enumerate(W):
+            pos = np.flatnonzero(w)
+            data = u.learner.prepare(train.subset(pos))
+            weights = torch.as_tensor(w[pos], dtype=data.X.dtype, device=data.X.device)[None]
+            scores[i] = u.score_models(u.learner.fit(data, weights))[0]
+    df = pd.DataFrame(rows)
+    df[scorer] = scores
+    return df

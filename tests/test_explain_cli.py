@@ -1,0 +1,143 @@
+"""``assay attribute`` and ``assay serve`` from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay.cli import main
+from tests.test_explain_support import one_thread, trained_explainer  # noqa: F401
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    explainer, task = trained_explainer()
+    folder = explainer.save(tmp_path_factory.mktemp("cli") / "expl")
+    return folder, task.test.X[:5]
+
+
+def test_attribute_writes_a_payout_table(saved, tmp_path: Path, capsys) -> None:
+    folder, X = saved
+    inputs = tmp_path / "inputs.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "rid": list("vwxyz")}).to_csv(inputs, index=False)
+    out = tmp_path / "payouts.parquet"
+    code, stdout, err = run(
+        [
+            "attribute",
+            str(inputs),
+            "--explainer",
+            str(folder),
+            "--out",
+            str(out),
+            "--price",
+            "2.5",
+            "--id-column",
+            "rid",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "5 predictions x 8 training points" in stdout
+    table = pd.read_parquet(out)
+    assert set(table["prediction"]) == set("vwxyz") and len(table) == 40
+    np.testing.assert_allclose(table.groupby("prediction")["payout"].sum(), 2.5)
+    explainer, _ = trained_explainer()
+    first = table[table.prediction == "v"].sort_values("payee")["value"].to_numpy()
+    np.testing.assert_allclose(first, explainer.values(X[:1])[0], rtol=1e-6)
+    # provider level, labels from a column, CSV output
+    inputs2 = tmp_path / "inputs2.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "label": [0, 1, 0, 1, 0]}).to_csv(
+        inputs2, index=False
+    )
+    out2 = tmp_path / "providers.csv"
+    code, _, err = run(
+        [
+            "attribute",
+            str(inputs2),
+            "-e",
+            str(folder),
+            "-o",
+            str(out2),
+            "--level",
+            "provider",
+            "--label-column",
+            "label",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    t2 = pd.read_csv(out2)
+    assert set(t2["payee"]) == {"p0", "p1", "p2", "p3"} and t2["label"].tolist()[:4] == [0] * 4
+
+
+def test_npy_inputs(saved, tmp_path: Path, capsys) -> None:
+    folder, X = saved
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    code, _, err = run(
+        ["attribute", str(path), "-e", str(folder), "-o", str(tmp_path / "o")], capsys
+    )
+    assert code == 0, err
+    assert (tmp_path / "o.parquet").exists()
+    code, _, err = run(["attribute", "--explainer", str(folder), str(path)], capsys)  # issue form
+    assert code == 0, err
+    assert (tmp_path / "x.payouts.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (
+            lambda p: pd.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]}).to_csv(p, index=False),
+            "shape (m, 2)",
+        ),
+        (lambda p: pd.DataFrame({"a": [1.0], "b": ["x"]}).to_csv(p, index=False), "non-numeric"),
+        (lambda p: pd.DataFrame({"a": [np.nan], "b": [1.0]}).to_csv(p, index=False), "non-finite"),
+        (lambda p: None, "not found"),
+    ],
+)
+def test_bad_inputs_give_one_line_errors(saved, tmp_path: Path, capsys, make, needle) -> None:
+    folder, _ = saved
+    path = tmp_path / "bad.csv"
+    make(path)
+    code, _, err = run(
+        ["attribute", str(path), "-e", str(folder), "-o", str(tmp_path / "o.csv")], capsys
+    )
+    assert code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_unknown_labels_and_missing_explainers(saved, tmp_path: Path, capsys) -> None:
+    folder, X = saved
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"a": X[:1, 0], "b": X[:1, 1], "y": ["dog"]}).to_csv(path, index=False)
+    code, _, err = run(
+        [
+            "attribute",
+            str(path),
+            "-e",
+            str(folder),
+            "-o",
+            str(tmp_path / "o"),
+            "--label-column",
+            "y",
+        ],
+        capsys,
+    )
+    assert code == 2 and "dog" in err
+    code, _, err = run(["serve", "--explainer", str(tmp_path / "none"), "--port", "1"], capsys)
+    assert code == 2 and "not an explainer folder" in err
+    code, out, _ = run(["--help"], capsys)
+    assert "attribute" in out and "serve" in out
