@@ -141,3 +141,78 @@ def test_unknown_labels_and_missing_explainers(saved, tmp_path: Path, capsys) ->
     assert code == 2 and "not an explainer folder" in err
     code, out, _ = run(["--help"], capsys)
     assert "attribute" in out and "serve" in out
+
+
+def _provider_table(path: Path, n: int, seed: int) -> pd.DataFrame:
+    """Raw (unscaled) features on very different scales, a label and a provider column."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    df = pd.DataFrame(
+        {
+            "size": 1000.0 + 300.0 * y + 50.0 * rng.standard_normal(n),
+            "ratio": 0.01 * rng.standard_normal(n) - 0.01 * y,
+            "label": np.where(y == 1, "yes", "no"),
+            "shop": [f"s{i % 3}" for i in range(n)],
+        }
+    )
+    df.to_csv(path, index=False)
+    return df
+
+
+def test_explain_trains_an_explainer_that_attribute_loads(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "sales.csv"
+    df = _provider_table(data, 40, 0)
+    folder = tmp_path / "expl"
+    argv = ["explain", str(data), "--target", "label", "--provider-column", "shop"]
+    argv += ["--variant", "gfds+", "--grouping", "provider", "--learner", "logistic"]
+    argv += ["--n-train", "12", "--n-subsets", "64", "--epochs", "3", "-o", str(folder)]
+    argv += ["--param", "utility_epochs=None"]  # logistic: the exact utility, no K epochs
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    assert "gfds+ explainer for 12 training points" in stdout
+    from assay.explain import DataExplainer
+
+    ex = DataExplainer.load(folder)
+    assert ex.feature_names == ["size", "ratio"] and ex.input_scaler is not None
+    assert ex.info["variant"] == "gfds+" and set(ex.providers) == {"s0", "s1", "s2"}
+    # raw inputs are standardised exactly once: the same values as the scaled inputs fed to
+    # an explainer without a scaler
+    raw = df[["size", "ratio"]].to_numpy()[:5]
+    mean, scale = ex.input_scaler
+    import dataclasses
+
+    bare = dataclasses.replace(ex, input_scaler=None)
+    np.testing.assert_allclose(ex.values(raw), bare.values((raw - mean) / scale), atol=1e-6)
+    np.testing.assert_array_equal(ex.predict(raw), bare.predict((raw - mean) / scale))
+    # attribute matches table columns by name (order and extra columns do not matter)
+    inputs = tmp_path / "new.csv"
+    df[["ratio", "shop", "size"]].head(5).to_csv(inputs, index=False)
+    out = tmp_path / "pay.csv"
+    code, _, err = run(
+        ["attribute", str(inputs), "-e", str(folder), "-o", str(out), "--level", "provider"],
+        capsys,
+    )
+    assert code == 0, err
+    table = pd.read_csv(out)
+    np.testing.assert_allclose(table.groupby("prediction")["payout"].sum(), 1.0)
+    names, per_provider = ex.provider_values(ex.values(raw))
+    first = table[table.prediction == 0].set_index("payee").loc[names, "value"].to_numpy()
+    np.testing.assert_allclose(first, per_provider[0], rtol=1e-5, atol=1e-7)
+    # a table without the trained feature columns is refused by name
+    df[["size"]].to_csv(inputs, index=False)
+    code, _, err = run(["attribute", str(inputs), "-e", str(folder)], capsys)
+    assert code == 2 and "'ratio'" in err
+    # rerunning with the same arguments resumes from OUT/work and gives the same explainer
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    np.testing.assert_allclose(DataExplainer.load(folder).values(raw), ex.values(raw), atol=1e-6)
+
+
+def test_explain_rejects_provider_grouping_without_providers(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "sales.csv"
+    _provider_table(data, 20, 1).drop(columns="shop").to_csv(data, index=False)
+    argv = ["explain", str(data), "-t", "label", "--variant", "gfds", "--grouping", "provider"]
+    code, _, err = run([*argv, "-o", str(tmp_path / "e")], capsys)
+    assert code == 2 and "--provider-column" in err
+    code, _, err = run([*argv, "--n-train", "1", "-o", str(tmp_path / "e")], capsys)
+    assert code == 2 and "--n-train" in err

@@ -99,6 +99,7 @@ def create_app(explainer: DataExplainer | str | Path, *, max_batch: int = 1024) 
             "variant": ex.variant,
             "n_players": ex.n_players,
             "n_features": ex.n_features,
+            "feature_names": ex.feature_names,
             "classes": ex.classes.tolist(),
             "n_providers": None if ex.providers is None else len(np.unique(ex.providers)),
             "max_batch": max_batch,

@@ -11,12 +11,17 @@ from assay.errors import InvalidDataError, InvalidParameterError
 
 
 def read_inputs(
-    path: Path, label_column: str | None, id_column: str | None
+    path: Path,
+    label_column: str | None,
+    id_column: str | None,
+    feature_names: list[str] | None = None,
 ) -> tuple[Any, Any, Any]:
     """Features (m, d), optional labels and optional prediction ids from CSV / Parquet / .npy.
 
-    Tables: every column except ``label_column`` and ``id_column`` is a feature and must be
-    numeric. ``.npy``: a 2-D array of features; ``.npz``: arrays ``X`` and optionally ``y``.
+    Tables: with ``feature_names`` those columns, in that order, are the features (other
+    columns are ignored); otherwise every column except ``label_column`` and ``id_column`` is a
+    feature. Features must be numeric. ``.npy``: a 2-D array of features; ``.npz``: arrays
+    ``X`` and optionally ``y``.
     """
     import numpy as np
     import pandas as pd
@@ -44,7 +49,16 @@ def read_inputs(
             raise InvalidDataError(f"column {col!r} not in {str(path)!r}: {list(df.columns)[:20]}")
     labels = None if label_column is None else df[label_column].to_numpy()
     ids = None if id_column is None else df[id_column].to_numpy()
-    features = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
+    if feature_names is not None:
+        missing = [c for c in feature_names if c not in df.columns]
+        if missing:
+            raise InvalidDataError(
+                f"{str(path)!r} lacks {len(missing)} feature columns the explainer was "
+                f"trained on: {missing[:10]}"
+            )
+        features = df[feature_names]
+    else:
+        features = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
     bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
         raise InvalidDataError(f"non-numeric feature columns in {str(path)!r}: {bad[:10]}")
@@ -77,8 +91,8 @@ def attribute(
     if out is None:
         out = inputs.with_name(inputs.stem + ".payouts.parquet")
     ex = DataExplainer.load(explainer)
-    X, labels, ids = read_inputs(inputs, label_column, id_column)
-    X = ex.check_inputs(X).numpy()
+    X, labels, ids = read_inputs(inputs, label_column, id_column, ex.feature_names)
+    ex.check_inputs(X)  # a clear error before any work; values() standardises if it must
     y = ex.predict(X) if labels is None else ex.encode_labels(labels)
     if level == "provider" and ex.providers is None:
         raise InvalidParameterError("this explainer has no provider ids; use --level point")

@@ -69,6 +69,12 @@ class DataExplainer:
         Group codes; with ``share`` the values are shared evenly within groups (GFDS+).
     info : dict
         Variant, settings and training facts (JSON-safe).
+    input_scaler : (mean (d,), scale (d,)), optional
+        Raw inputs are standardised as ``(x - mean) / scale`` before the networks see them
+        (explainers trained on standardised data by ``assay explain``); None: inputs are used
+        as given.
+    feature_names : list of str, optional
+        Names of the d input columns, in order (tables are matched to them by name).
     """
 
     net: ExplainerNet
@@ -82,6 +88,8 @@ class DataExplainer:
     groups: NDArray[np.int64] | None = None
     share: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    input_scaler: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    feature_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -124,6 +132,14 @@ class DataExplainer:
             )
         return torch.as_tensor(arr, dtype=torch.float32)
 
+    def prepare(self, X: ArrayLike) -> Tensor:
+        """Checked inputs, standardised when the explainer carries an input scaler."""
+        Xt = self.check_inputs(X)
+        if self.input_scaler is None:
+            return Xt
+        mean, scale = (torch.as_tensor(a, dtype=torch.float32) for a in self.input_scaler)
+        return (Xt - mean) / scale
+
     def check_labels(self, y: ArrayLike, m: int) -> NDArray[np.int64]:
         """Label codes 0..K-1 of length ``m``."""
         yy = np.atleast_1d(np.asarray(y))
@@ -145,7 +161,7 @@ class DataExplainer:
     # ----------------------------------------------------------------- inference
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """The service model's class probabilities (m, K)."""
-        return self.service.proba(self.check_inputs(X)).cpu().numpy().astype(np.float64)
+        return self.service.proba(self.prepare(X)).cpu().numpy().astype(np.float64)
 
     def predict(self, X: ArrayLike) -> NDArray[np.int64]:
         """The service model's predicted label codes (m,)."""
@@ -161,11 +177,11 @@ class DataExplainer:
 
     def values_all(self, X: ArrayLike) -> NDArray[np.float64]:
         """Values of every training point for every label: (m, n, K)."""
-        return self._values_all(self.check_inputs(X)).numpy().astype(np.float64)
+        return self._values_all(self.prepare(X)).numpy().astype(np.float64)
 
     def values(self, X: ArrayLike, y: ArrayLike | None = None) -> NDArray[np.float64]:
         """phi(x, y) for each input: (m, n); ``y`` codes default to the service prediction."""
-        Xt = self.check_inputs(X)
+        Xt = self.prepare(X)
         with torch.no_grad():
             if y is None:
                 yy = self.service.logits(Xt).argmax(1).numpy()
@@ -201,6 +217,10 @@ class DataExplainer:
             "groups": None if self.groups is None else self.groups.tolist(),
             "share": self.share,
             "info": self.info,
+            "input_scaler": None
+            if self.input_scaler is None
+            else {"mean": self.input_scaler[0].tolist(), "scale": self.input_scaler[1].tolist()},
+            "feature_names": self.feature_names,
         }
         state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
         atomic_write_bytes(path / "explainer.safetensors", st_save(state))
@@ -239,4 +259,12 @@ class DataExplainer:
             None if meta["groups"] is None else np.asarray(meta["groups"], dtype=np.int64),
             bool(meta["share"]),
             dict(meta["info"]),
+            _scaler(meta.get("input_scaler")),
+            meta.get("feature_names"),
         )
+
+
+def _scaler(d: dict[str, Any] | None) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    if d is None:
+        return None
+    return np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
