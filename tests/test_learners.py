@@ -111,6 +111,52 @@ def test_mlp_minibatches_and_dropout_free_training_is_seeded() -> None:
     torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
+def test_masked_adam_step_is_torch_adam_for_active_models_and_a_no_op_otherwise() -> None:
+    from assay.learners.networks import _masked_adam_step
+
+    gen = torch.Generator().manual_seed(0)
+    p0 = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(3, 4, 2, generator=gen, dtype=torch.float64) for _ in range(6)]
+    ref = p0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([ref], lr=0.05, weight_decay=0.1)
+    p, m, v = p0.clone(), torch.zeros_like(p0), torch.zeros_like(p0)
+    steps = torch.zeros(3, dtype=torch.long)
+    active = torch.tensor([True, True, False])
+    for g in grads:
+        ref.grad = g.clone()
+        opt.step()
+        steps += active
+        _masked_adam_step(p, g, m, v, steps, active, 0.05, 0.1)
+    torch.testing.assert_close(p[:2], ref.detach()[:2], atol=1e-12, rtol=0)
+    torch.testing.assert_close(p[2], p0[2], atol=0, rtol=0)
+    assert steps.tolist() == [6, 6, 0]
+
+
+def test_minibatch_models_step_through_their_own_rows_only() -> None:
+    train, valid, _ = load_dataset("moons", seed=0)
+    mlp = MLPClassifier(hidden=(8,), epochs=4, lr=0.02, batch_size=16, random_state=1)
+    data = mlp.prepare(train)
+    rng = np.random.default_rng(0)
+    masks = torch.as_tensor((rng.random((4, train.n)) < [[0.1], [0.3], [0.6], [1.0]]) * 1.0)
+    fitted = mlp.fit(data, masks)
+    sizes = masks.sum(1).numpy()
+    assert fitted.steps.tolist() == (4 * np.ceil(sizes / 16)).astype(int).tolist()
+    Xv = mlp.prepare(valid).X
+    together = fitted.predict_proba(Xv)
+    for b in (0, 2):  # batching does not change any model
+        alone = mlp.fit(data, masks[b : b + 1]).predict_proba(Xv)
+        torch.testing.assert_close(together[b], alone[0], atol=1e-5, rtol=0)
+    # rows outside a model's subset have no effect at all: scramble them and refit
+    noisy_X = data.X.clone()
+    outside = masks[1] == 0
+    noisy_X[outside] = 100 * torch.randn(int(outside.sum()), data.X.shape[1], dtype=data.X.dtype)
+    import dataclasses
+
+    noisy = dataclasses.replace(data, X=noisy_X)
+    scrambled = mlp.fit(noisy, masks[1:2]).predict_proba(Xv)
+    torch.testing.assert_close(together[1], scrambled[0], atol=1e-6, rtol=0)
+
+
 def test_sklearn_adapter_uses_weights_and_maps_classes() -> None:
     train, valid, _ = load_dataset("wine", seed=0)
     learner = make_learner("sklearn:sklearn.linear_model.LogisticRegression", max_iter=2000)

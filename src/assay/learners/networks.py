@@ -7,6 +7,15 @@ and each model minimises its own weighted mean cross-entropy. Because the summed
 over models and Adam is element-wise, one ``torch.optim.Adam`` over the stacked tensors is exactly
 B independent Adam runs. Architectures: :func:`make_mlp`, :func:`make_cnn`, or any callable
 ``(n_features, n_classes) -> nn.Module`` mapping flat features (m, d) to logits (m, K).
+
+Mini-batches (``batch_size``): each model steps through *its own* rows, as if trained alone on
+its subset S: every epoch shuffles the rows (one seeded random key per row, shared by all
+models, so a row's place depends only on its key) and model b takes ceil(|S_b| / batch_size)
+Adam steps over its selected rows in that order. Models whose subset is used up wait: a step
+moves only the models that have rows in it, and each model keeps its own Adam step count. That
+needs per-model masking, which ``torch.optim.Adam`` cannot do, hence :func:`_masked_adam_step`.
+Rows with positive weight are selected; their weights scale their loss (a bootstrap count c
+weighs a row c times within its batch rather than repeating it in c batches).
 """
 
 from __future__ import annotations
@@ -69,13 +78,23 @@ def make_cnn(
 
 
 class FittedNetworks(FittedModels):
-    """B trained networks of one architecture, stacked."""
+    """B trained networks of one architecture, stacked.
+
+    ``steps`` (B,): the Adam steps each model took in mini-batch training (None: full batch,
+    one step per epoch for every model).
+    """
 
     def __init__(
-        self, module: nn.Module, params: State, buffers: State, trained: Tensor, present: Tensor
+        self,
+        module: nn.Module,
+        params: State,
+        buffers: State,
+        trained: Tensor,
+        present: Tensor,
+        steps: Tensor | None = None,
     ) -> None:
         self.module, self.params, self.buffers = module.eval(), params, buffers
-        self.trained, self.present = trained, present
+        self.trained, self.present, self.steps = trained, present, steps
 
     @property
     def n_models(self) -> int:
@@ -121,8 +140,8 @@ class NetworkClassifier(TorchLearner):
     weight_decay : float
         L2 penalty coefficient (added to each model's gradient by Adam).
     batch_size : int, optional
-        Mini-batch size; ``None`` trains on the full (weighted) set each step. All models see the
-        same seeded order of mini-batches.
+        Mini-batch size; ``None`` trains on the full (weighted) set each step. With mini-batches
+        each model steps through its own rows only (see the module docstring).
     random_state : int
         Seeds the shared initialisation, the mini-batch order and dropout.
     dtype, device : str
@@ -198,7 +217,6 @@ class NetworkClassifier(TorchLearner):
         params = {
             k: v.detach().clone().to(self.dtype).requires_grad_(True) for k, v in start.items()
         }
-        opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
         X = data.X.to(self.dtype)
         gen = torch.Generator().manual_seed(self.random_state)
         torch.manual_seed(self.random_state)  # dropout masks
@@ -207,23 +225,81 @@ class NetworkClassifier(TorchLearner):
         def one(p: State, b: State, x: Tensor) -> Tensor:
             return functional_call(module, (p, b), (x,))
 
-        forward = vmap(one, in_dims=(0, 0, None), randomness="different")
         train_w = weights * trained[:, None]
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=gen).to(self.device) if size < n else None
-            for start_i in range(0, n, size):
-                idx = order[start_i : start_i + size] if order is not None else slice(None)
-                w = train_w[:, idx]
-                logits = forward(params, buffers, X[idx])  # (B, m, K)
-                ce = torch.nn.functional.cross_entropy(
-                    logits.reshape(-1, data.n_classes), data.y[idx].repeat(B), reduction="none"
-                ).view(B, -1)
-                loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1.0)).sum()
+        if size >= n:  # full batch: every model steps every time; torch's Adam is exact
+            opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
+            forward = vmap(one, in_dims=(0, 0, None), randomness="different")
+            for _ in range(self.epochs):
+                logits = forward(params, buffers, X)  # (B, n, K)
+                loss = _weighted_ce(logits, data.y.expand(B, n), train_w)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            final = {k: v.detach() for k, v in params.items()}
+            return FittedNetworks(module, final, buffers, trained, present, None)
+        forward_own = vmap(one, in_dims=(0, 0, 0), randomness="different")
+        selected = train_w > 0
+        counts = selected.sum(1)  # (B,)
+        moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+        steps = torch.zeros(B, dtype=torch.long, device=self.device)
+        for _ in range(self.epochs):
+            keys = torch.rand(n, generator=gen, dtype=torch.float64).to(self.device)
+            # each model's selected rows first, in key order; unselected rows after them
+            order = torch.argsort(torch.where(selected, keys, keys + 2.0), dim=1)
+            for start_i in range(0, int(counts.max()), size):
+                idx = order[:, start_i : start_i + size]  # (B, m)
+                inside = torch.arange(start_i, start_i + idx.shape[1], device=self.device)
+                w = torch.gather(train_w, 1, idx) * (inside[None, :] < counts[:, None])
+                active = w.sum(1) > 0
+                logits = forward_own(params, buffers, X[idx])  # (B, m, K)
+                loss = _weighted_ce(logits, data.y[idx], w)
+                grads = torch.autograd.grad(loss, list(params.values()))
+                steps += active
+                with torch.no_grad():
+                    for (key, p), g in zip(params.items(), grads, strict=True):
+                        _masked_adam_step(
+                            p, g, *moments[key], steps, active, self.lr, self.weight_decay
+                        )
         final = {k: v.detach() for k, v in params.items()}
-        return FittedNetworks(module, final, buffers, trained, present)
+        return FittedNetworks(module, final, buffers, trained, present, steps)
+
+
+def _weighted_ce(logits: Tensor, y: Tensor, w: Tensor) -> Tensor:
+    """Sum over models of each model's weighted mean cross-entropy; logits (B, m, K)."""
+    B, m, K = logits.shape
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, K), y.reshape(-1), reduction="none"
+    ).view(B, m)
+    return ((ce * w).sum(1) / w.sum(1).clamp_min(1.0)).sum()
+
+
+def _masked_adam_step(
+    p: Tensor,
+    grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    steps: Tensor,
+    active: Tensor,
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> None:
+    """``torch.optim.Adam`` (L2 added to the gradient) for the models where ``active``, in place.
+
+    Tensors are stacked over models (leading dim B); ``steps`` (B,) counts each model's own
+    steps (bias correction); inactive models keep their parameters and moments unchanged.
+    """
+    b1, b2 = betas
+    shape = (-1,) + (1,) * (p.dim() - 1)
+    on = active.view(shape)
+    g = grad + weight_decay * p
+    m.copy_(torch.where(on, b1 * m + (1 - b1) * g, m))
+    v.copy_(torch.where(on, b2 * v + (1 - b2) * g * g, v))
+    t = steps.clamp_min(1).to(p.dtype).view(shape)
+    m_hat = m / (1 - b1**t)
+    denom = (v / (1 - b2**t)).sqrt() + eps
+    p.copy_(torch.where(on, p - lr * m_hat / denom, p))
 
 
 class MLPClassifier(NetworkClassifier):

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import ArrayLike, NDArray
 
 from assay.errors import InvalidDataError, InvalidParameterError
@@ -274,9 +273,8 @@ def evaluate_subsets(
 ) -> pd.DataFrame:
     """Train one model per subset and score each on ``test``.
 
-    Full-batch learners (logistic regression, networks with ``batch_size=None``) train every
-    subset in one batched fit over 0/1-weighted rows; a mini-batch learner is fitted on each
-    subset's own rows (it would otherwise step through every mini-batch of the whole set).
+    Every subset trains in one batched fit over weighted rows (mini-batch networks step through
+    each subset's own rows, see :mod:`assay.learners.networks`).
 
     ``weighting``: ``"as-is"`` trains with the subsets' weights, ``"unit"`` with weight 1 per
     selected point, ``"normalised"`` with the weights rescaled to sum to the subset's size (so a
@@ -299,15 +297,7 @@ def evaluate_subsets(
         rows.append({"method": name, "size": int(np.count_nonzero(w)), "weight_sum": w.sum()})
     W.append(np.ones(train.n))
     rows.append({"method": "full data", "size": train.n, "weight_sum": float(train.n)})
-    if getattr(u.learner, "batch_size", None) is None:  # full-batch: 0/1 masks, one batched fit
-        scores = u(np.stack(W))
-    else:  # mini-batch training steps through the rows it is given: give it the subset's rows
-        scores = np.empty(len(W))
-        for i, w in enumerate(W):
-            pos = np.flatnonzero(w)
-            data = u.learner.prepare(train.subset(pos))
-            weights = torch.as_tensor(w[pos], dtype=data.X.dtype, device=data.X.device)[None]
-            scores[i] = u.score_models(u.learner.fit(data, weights))[0]
+    scores = u(np.stack(W))  # one batched fit; mini-batch networks step through own rows
     df = pd.DataFrame(rows)
     df[scorer] = scores
     return df
