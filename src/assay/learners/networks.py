@@ -288,18 +288,19 @@ def _masked_adam_step(
     """``torch.optim.Adam`` (L2 added to the gradient) for the models where ``active``, in place.
 
     Tensors are stacked over models (leading dim B); ``steps`` (B,) counts each model's own
-    steps (bias correction); inactive models keep their parameters and moments unchanged.
+    steps (bias correction). Per-model factors make the update an exact no-op for inactive
+    models (decay 1, step 0) without gathering rows: a few in-place passes, like torch's Adam.
     """
     b1, b2 = betas
     shape = (-1,) + (1,) * (p.dim() - 1)
-    on = active.view(shape)
-    g = grad + weight_decay * p
-    m.copy_(torch.where(on, b1 * m + (1 - b1) * g, m))
-    v.copy_(torch.where(on, b2 * v + (1 - b2) * g * g, v))
+    on = active.to(p.dtype).view(shape)
     t = steps.clamp_min(1).to(p.dtype).view(shape)
-    m_hat = m / (1 - b1**t)
-    denom = (v / (1 - b2**t)).sqrt() + eps
-    p.copy_(torch.where(on, p - lr * m_hat / denom, p))
+    g = grad.add(p, alpha=weight_decay)
+    m.mul_(1 - on * (1 - b1)).addcmul_(g, on * (1 - b1))  # m <- b1 m + (1 - b1) g where on
+    v.mul_(1 - on * (1 - b2)).addcmul_(g.mul_(g), on * (1 - b2))
+    step = on * lr / (1 - b1**t)
+    denom = v.sqrt().div_((1 - b2**t).sqrt()).add_(eps)
+    p.sub_(denom.reciprocal_().mul_(m).mul_(step))
 
 
 class MLPClassifier(NetworkClassifier):
