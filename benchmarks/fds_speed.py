@@ -11,7 +11,7 @@
    (the paper: GFDS+ 183 s vs DataShapley 15,731 s). H_eta of both on the same predictions says
    whether the quality is comparable.
 
-Writes ``benchmarks/results/fds_speed.json``. Same protocol and settings as ``fds_tables.py``
+Writes ``benchmarks/results/fds_speed.json`` (``fds_speed_VARIANT.json`` for other variants). Same protocol and settings as ``fds_tables.py``
 (seed 0). Timings on a shared 2-core machine are noisy; ratios come from one run.
 """
 
@@ -150,7 +150,8 @@ def main() -> None:
         f"{lat_cnn['single_median_ms']:.2f} ms, H_eta {np.round(H_cnn, 3).tolist()}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fds_speed.json").write_text(json.dumps(result, indent=1))
+    name = "fds_speed.json" if args.variant == "gfds+" else f"fds_speed_{args.variant}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
