@@ -11,8 +11,9 @@
    (the paper: GFDS+ 183 s vs DataShapley 15,731 s). H_eta of both on the same predictions says
    whether the quality is comparable.
 
-Writes ``benchmarks/results/fds_speed.json`` (``fds_speed_VARIANT.json`` for other variants). Same protocol and settings as ``fds_tables.py``
-(seed 0). Timings on a shared 2-core machine are noisy; ratios come from one run.
+Writes ``benchmarks/results/fds_speed.json`` (``fds_speed_VARIANT.json`` for other variants).
+Same protocol and settings as ``fds_tables.py`` (seed 0). Timings on a shared 2-core machine
+are noisy; ratios come from one run.
 """
 
 from __future__ import annotations
