@@ -9,20 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.cli import main
 from assay.data import Dataset
 from assay.errors import InvalidDataError
 from assay.result import ValuationResult
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.cli_support import run
 
 
 @pytest.fixture()

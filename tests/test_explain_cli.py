@@ -8,18 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.cli import main
+from tests.cli_support import run
 from tests.test_explain_support import one_thread, trained_explainer  # noqa: F401
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

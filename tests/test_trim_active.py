@@ -15,6 +15,7 @@ from assay.select.acquisition import PoolState, make_acquisition
 from assay.select.active import ActiveLearning
 from assay.select.trim import RandomValues, check_budgets, trim, trimming_curves
 from assay.valuation.local_influence import LocalInfluence
+from tests.cli_support import run
 
 
 def blobs(n: int, seed: int, d: int = 3, ids_from: int = 0, classes: int = 2) -> Dataset:
@@ -172,16 +173,6 @@ def test_active_learning_refuses_bad_setups() -> None:
 
 
 # --------------------------------------------------------------------------- command line
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from assay.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _csv(path: Path, data: Dataset) -> Path:
@@ -205,7 +196,7 @@ def test_trim_command_writes_values_removed_summary_and_report(
     test = _csv(tmp_path / "test.csv", blobs(40, 22))
     out = tmp_path / "trim"
     argv = ["trim", str(train), "-t", "label", "--valid", str(valid), "--test", str(test)]
-    code, stdout, err = _run([*argv, "-m", "fi", "--remove", "3,6", "-o", str(out)], capsys)
+    code, stdout, err = run([*argv, "-m", "fi", "--remove", "3,6", "-o", str(out)], capsys)
     assert code == 0, err
     assert "fi-util: removed 6 of 60" in stdout
     removed = pd.read_csv(out / "removed.csv")
@@ -215,9 +206,9 @@ def test_trim_command_writes_values_removed_summary_and_report(
     assert set(summary["scores"]["test"]["by_budget"]) == {"0", "3", "6"}
     html = (out / "report.html").read_text()
     assert "Trimming (test score)" in html and "fi-util" in html
-    code, _, err = _run([*argv, "-m", "iv", "--remove", "x", "-o", str(out)], capsys)
+    code, _, err = run([*argv, "-m", "iv", "--remove", "x", "-o", str(out)], capsys)
     assert code == 2 and "error: --remove takes whole numbers" in err
-    code, stdout, _ = _run(
+    code, stdout, _ = run(
         [*argv, "-m", "random", "--remove", "4", "-o", str(tmp_path / "r")], capsys
     )
     assert code == 0 and "random: removed 4" in stdout
@@ -231,16 +222,16 @@ def test_active_command_writes_curves_and_resumes(
     pool = _csv(tmp_path / "pool.csv", blobs(80, 23))
     out = tmp_path / "al"
     argv = ["active", str(pool), "-t", "label", "--initial", "10", "--batch", "5"]
-    code, _, err = _run([*argv, "--rounds", "2", "-a", "fi,random", "-o", str(out)], capsys)
+    code, _, err = run([*argv, "--rounds", "2", "-a", "fi,random", "-o", str(out)], capsys)
     assert code == 0, err
     curves = json.loads((out / "curve.json").read_text())["acquisitions"]
     assert curves["fi"]["n_labelled"] == [10, 15, 20]
     assert (out / "curve.png").stat().st_size > 1000 and (out / "report.html").exists()
     # rerun with one more round: continues from the saved state
-    code, _, err = _run([*argv, "--rounds", "3", "-a", "random", "-o", str(out)], capsys)
+    code, _, err = run([*argv, "--rounds", "3", "-a", "random", "-o", str(out)], capsys)
     again = json.loads((out / "curve.json").read_text())["acquisitions"]["random"]
     assert again["score"][:3] == curves["random"]["score"] and len(again["score"]) == 4
-    code, _, err = _run([*argv, "--rounds", "20", "-o", str(tmp_path / "x")], capsys)
+    code, _, err = run([*argv, "--rounds", "20", "-o", str(tmp_path / "x")], capsys)
     assert code == 2 and "error:" in err and "rounds" in err
 
 
