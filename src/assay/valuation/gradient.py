@@ -45,7 +45,7 @@ from assay.derivatives import (
 from assay.errors import InvalidParameterError
 from assay.result import ValuationResult
 from assay.valuation.base import ValuationMethod
-from assay.valuation.inference import default_epochs, ensemble_learner, train_ensemble
+from assay.valuation.inference import ensemble_result, fit_ensemble
 
 Tensor = torch.Tensor
 
@@ -256,40 +256,23 @@ class _GradientValuation(ValuationMethod):
         raise NotImplementedError
 
     def fit(self, game: Any) -> ValuationResult:
-        if not hasattr(game, "learner") or not hasattr(game, "train_data"):
-            raise InvalidParameterError(f"{self.name} needs a Utility (a learner and train data)")
         t0 = time.perf_counter()
-        B = self.n_models or (10 if self.early else 1)
-        epochs = (
-            self.epochs if self.epochs is not None else default_epochs(game.learner, self.early)
-        )
-        learner = ensemble_learner(game.learner, epochs)
-        fitted = train_ensemble(
-            learner, game.train_data, B, bootstrap=self.bootstrap, seed=self.seed
+        fitted, epochs = fit_ensemble(
+            self.name,
+            game,
+            self.n_models,
+            self.epochs,
+            early=self.early,
+            bootstrap=self.bootstrap,
+            seed=self.seed,
         )
         rows = [
             self._per_model(game, *fitted.functional(b))
             for b in range(fitted.n_models)
             if bool(fitted.trained[b])
         ]
-        if not rows:
-            raise InvalidParameterError("no model of the ensemble could be trained")
-        S = torch.stack(rows).to(torch.float64)
-        values = S.mean(0).cpu().numpy()
-        stderr = (S.std(0) / math.sqrt(len(rows))).cpu().numpy() if len(rows) > 1 else 0 * values
-        return ValuationResult(
-            game.train.ids,
-            values,
-            stderr,
-            np.full(len(values), len(rows)),
-            self.name,
-            {
-                **self.get_params(),
-                "n_models": len(rows),
-                "epochs": epochs,
-                "seconds": time.perf_counter() - t0,
-            },
-        )
+        S = torch.stack(rows).to(torch.float64) if rows else torch.empty(0, game.train.n)
+        return ensemble_result(game, S, self.name, {**self.get_params(), "epochs": epochs}, t0)
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "target"}

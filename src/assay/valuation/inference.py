@@ -159,6 +159,48 @@ def default_epochs(learner: Any, early: bool) -> int | None:
     return None
 
 
+def fit_ensemble(
+    name: str,
+    game: Any,
+    n_models: int | None,
+    epochs: int | None,
+    *,
+    early: bool,
+    bootstrap: bool | None,
+    seed: int,
+) -> tuple[FittedModels, int | None]:
+    """The ensemble of an ensemble score on ``game`` (a Utility): fitted models and their epochs.
+
+    ``n_models`` defaults to 10 for early-training scores, else 1; ``epochs`` to
+    :func:`default_epochs`.
+    """
+    if not hasattr(game, "learner") or not hasattr(game, "train_data"):
+        raise InvalidParameterError(f"{name} needs a Utility (a learner and train data)")
+    B = n_models or (10 if early else 1)
+    epochs = epochs if epochs is not None else default_epochs(game.learner, early)
+    learner = ensemble_learner(game.learner, epochs)
+    return train_ensemble(learner, game.train_data, B, bootstrap=bootstrap, seed=seed), epochs
+
+
+def ensemble_result(
+    game: Any, S: Tensor, method: str, params: dict[str, Any], start: float
+) -> ValuationResult:
+    """Values = mean over the trained models' scores S (B, n), with their standard error."""
+    B = S.shape[0]
+    if B == 0:
+        raise InvalidParameterError("no model of the ensemble could be trained")
+    values = S.mean(0).cpu().numpy()
+    stderr = (S.std(0) / np.sqrt(B)).cpu().numpy() if B > 1 else np.zeros(len(values))
+    return ValuationResult(
+        game.train.ids,
+        values,
+        stderr,
+        np.full(len(values), B),
+        method,
+        {**params, "n_models": B, "seconds": time.perf_counter() - start},
+    )
+
+
 class InferenceScore(ValuationMethod):
     """Values from an ensemble's predictions on the training points (see the module docstring).
 
@@ -195,36 +237,25 @@ class InferenceScore(ValuationMethod):
         self.seed = seed
 
     def fit(self, game: Any) -> ValuationResult:
-        if not hasattr(game, "learner") or not hasattr(game, "train_data"):
-            raise InvalidParameterError(f"{self.score} needs a Utility (a learner and train data)")
         t0 = time.perf_counter()
-        early = self.score == "el2n"
-        B = self.n_models or (10 if early else 1)
-        epochs = self.epochs if self.epochs is not None else default_epochs(game.learner, early)
-        learner = ensemble_learner(game.learner, epochs)
-        data = game.train_data
-        fitted = train_ensemble(learner, data, B, bootstrap=self.bootstrap, seed=self.seed)
-        S = ensemble_scores(fitted, data.X, data.y, self.score) * SIGN[self.score]
-        B_ok = S.shape[0]
-        if B_ok == 0:
-            raise InvalidParameterError("no model of the ensemble could be trained")
-        values = S.mean(0).cpu().numpy()
-        stderr = (S.std(0) / np.sqrt(B_ok)).cpu().numpy() if B_ok > 1 else np.zeros(len(values))
-        return ValuationResult(
-            game.train.ids,
-            values,
-            stderr,
-            np.full(len(values), B_ok),
+        fitted, epochs = fit_ensemble(
             self.score,
-            {
-                "score": self.score,
-                "sign": SIGN[self.score],
-                "n_models": B_ok,
-                "epochs": epochs,
-                "seed": self.seed,
-                "seconds": time.perf_counter() - t0,
-            },
+            game,
+            self.n_models,
+            self.epochs,
+            early=self.score == "el2n",
+            bootstrap=self.bootstrap,
+            seed=self.seed,
         )
+        data = game.train_data
+        S = ensemble_scores(fitted, data.X, data.y, self.score) * SIGN[self.score]
+        params = {
+            "score": self.score,
+            "sign": SIGN[self.score],
+            "epochs": epochs,
+            "seed": self.seed,
+        }
+        return ensemble_result(game, S, self.score, params, t0)
 
 
 class LossScore(InferenceScore):
