@@ -290,15 +290,12 @@ class PredictionUtility:
         return [ColumnGame(shared, j, float(v0[j]), f"{base}/{j}") for j in range(points.n)]
 
 
-class PointGame:
-    """v_{x,y} of one prediction: a scalar utility (valid set = the point) with a stable key.
+class _PredictionGame:
+    """A scalar game over a :class:`Utility`'s training points, with a stable cache key."""
 
-    Delegates to the :class:`Utility`; ``permutation_scores`` lets TMC train prefixes warm-started.
-    """
-
-    def __init__(self, utility: Utility, key: str) -> None:
+    def __init__(self, utility: Utility, key: str, valid: Dataset) -> None:
         self.utility, self._key = utility, key
-        self.train, self.valid = utility.train, utility.valid
+        self.train, self.valid = utility.train, valid
         self.scorer, self.learner = utility.scorer, utility.learner
         self.single_class = utility.single_class
 
@@ -310,6 +307,16 @@ class PointGame:
     def key(self) -> str:
         return self._key
 
+
+class PointGame(_PredictionGame):
+    """v_{x,y} of one prediction: a scalar utility (valid set = the point) with a stable key.
+
+    Delegates to the :class:`Utility`; ``permutation_scores`` lets TMC train prefixes warm-started.
+    """
+
+    def __init__(self, utility: Utility, key: str) -> None:
+        super().__init__(utility, key, utility.valid)
+
     def __call__(self, subsets: Any) -> NDArray[np.float64]:
         return self.utility(subsets)
 
@@ -319,7 +326,7 @@ class PointGame:
         return self.utility.permutation_scores(permutations, **kwargs)
 
 
-class ColumnGame:
+class ColumnGame(_PredictionGame):
     """The scalar game of prediction ``j`` of a per-point utility: v_{x_j, y_j}(S).
 
     The empty subset scores ``v0`` (the null model's prediction). ``valid`` is the single point,
@@ -329,20 +336,8 @@ class ColumnGame:
     def __init__(self, utility: Utility, j: int, v0: float, key: str) -> None:
         if not utility.scorer.per_point:
             raise InvalidParameterError("ColumnGame needs a per-point scorer such as 'confidence'")
-        self.utility, self.j, self.v0, self._key = utility, int(j), float(v0), key
-        self.train = utility.train
-        self.valid = utility.valid.subset([self.j])
-        self.scorer = utility.scorer
-        self.learner = utility.learner
-        self.single_class = utility.single_class
-
-    @property
-    def n_players(self) -> int:
-        return self.utility.n_players
-
-    @property
-    def key(self) -> str:
-        return self._key
+        super().__init__(utility, key, utility.valid.subset([int(j)]))
+        self.j, self.v0 = int(j), float(v0)
 
     def __call__(self, subsets: Any) -> NDArray[np.float64]:
         S = np.asarray(subsets)
