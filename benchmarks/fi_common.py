@@ -81,3 +81,43 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def fi_vs_iv(
+    runs: list[dict[str, Any]], paper: dict[int, tuple[float, ...]], paper_seeds: int
+) -> tuple[dict[int, dict[str, Any]], np.ndarray]:
+    """Tables 1-2 of the seed: per budget b, how often trimming by FI beats trimming by IV.
+
+    ``runs[s]["fi"]`` / ``["iv"]``: test accuracies (0-1) untrimmed, then after removing b points
+    for each budget of ``paper`` (b -> (FI better, Acc_FI, sd, Acc_IV, sd) of the paper). Prints
+    the table next to the paper's; returns the JSON summary and the FI accuracies in % (seeds,
+    1 + budgets).
+    """
+    fi = np.array([r["fi"] for r in runs]) * 100
+    iv = np.array([r["iv"] for r in runs]) * 100
+    seeds = len(runs)
+    rows, summary = [], {}
+    for j, b in enumerate(paper, start=1):
+        better, ties = int((fi[:, j] > iv[:, j]).sum()), int((fi[:, j] == iv[:, j]).sum())
+        p = paper[b]
+        summary[b] = {
+            "fi_better": better,
+            "ties": ties,
+            "iv_better": seeds - better - ties,
+            "acc_fi": [fi[:, j].mean(), fi[:, j].std()],
+            "acc_iv": [iv[:, j].mean(), iv[:, j].std()],
+            "paper": {"fi_better": p[0], "acc_fi": p[1:3], "acc_iv": p[3:5]},
+        }
+        rows.append(
+            [
+                b,
+                f"{better} (+{ties} ties) / {seeds}",
+                f"{p[0]} / {paper_seeds}",
+                f"{fi[:, j].mean():.2f}+-{fi[:, j].std():.2f}",
+                f"{p[1]:.2f}+-{p[2]:.2f}",
+                f"{iv[:, j].mean():.2f}+-{iv[:, j].std():.2f}",
+                f"{p[3]:.2f}+-{p[4]:.2f}",
+            ]
+        )
+    print(table(rows, ["b", "FI better", "paper", "Acc_FI %", "paper", "Acc_IV %", "paper"]))
+    return summary, fi

@@ -27,7 +27,7 @@ from assay.valuation.influence import InfluenceValue
 from assay.valuation.local_influence import LocalInfluence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fi_common import machine, set_threads, table, trimmed_accuracies, write_json
+from fi_common import fi_vs_iv, machine, set_threads, trimmed_accuracies, write_json
 
 PAPER = {5: (23, 96.22, 0.65, 95.77, 0.76), 10: (28, 96.20, 0.65, 94.84, 1.07),
          20: (30, 96.23, 0.64, 93.36, 2.21)}  # fmt: skip
@@ -61,33 +61,7 @@ def main() -> None:
     t0 = time.perf_counter()
     runs = [run_seed(s) for s in range(args.seeds)]
     seconds = time.perf_counter() - t0
-    fi = np.array([r["fi"] for r in runs]) * 100  # (seeds, 1 + budgets)
-    iv = np.array([r["iv"] for r in runs]) * 100
-    rows, summary = [], {}
-    for j, b in enumerate(BUDGETS, start=1):
-        better, ties = int((fi[:, j] > iv[:, j]).sum()), int((fi[:, j] == iv[:, j]).sum())
-        p = PAPER[b]
-        summary[b] = {
-            "fi_better": better,
-            "ties": ties,
-            "iv_better": args.seeds - better - ties,
-            "acc_fi": [fi[:, j].mean(), fi[:, j].std()],
-            "acc_iv": [iv[:, j].mean(), iv[:, j].std()],
-            "paper": {"fi_better": p[0], "acc_fi": p[1:3], "acc_iv": p[3:5]},
-        }
-        rows.append(
-            [
-                b,
-                f"{better} (+{ties} ties) / {args.seeds}",
-                f"{p[0]} / 30",
-                f"{fi[:, j].mean():.2f}+-{fi[:, j].std():.2f}",
-                f"{p[1]:.2f}+-{p[2]:.2f}",
-                f"{iv[:, j].mean():.2f}+-{iv[:, j].std():.2f}",
-                f"{p[3]:.2f}+-{p[4]:.2f}",
-            ]
-        )
-    header = ["b", "FI better", "paper", "Acc_FI %", "paper", "Acc_IV %", "paper"]
-    print(table(rows, header))
+    summary, fi = fi_vs_iv(runs, PAPER, 30)
     print(f"no trimming: {fi[:, 0].mean():.2f}+-{fi[:, 0].std():.2f} %; {seconds:.1f} s")
     path = write_json(
         "fi_table1.json",

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from assay.data import Dataset, split_dataset
@@ -32,7 +31,7 @@ from assay.valuation.influence import InfluenceValue
 from assay.valuation.local_influence import LocalInfluence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fi_common import machine, set_threads, table, trimmed_accuracies, write_json
+from fi_common import fi_vs_iv, machine, set_threads, trimmed_accuracies, write_json
 
 PAPER = {5: (17, 89.90, 2.16, 87.50, 2.46), 10: (17, 90.24, 2.05, 88.02, 2.62),
          20: (15, 90.32, 1.67, 87.80, 2.54)}  # fmt: skip
@@ -75,31 +74,7 @@ def main() -> None:
     t0 = time.perf_counter()
     runs = [run_seed(s, args.noise) for s in range(args.seeds)]
     seconds = time.perf_counter() - t0
-    fi = np.array([r["fi"] for r in runs]) * 100
-    iv = np.array([r["iv"] for r in runs]) * 100
-    rows, summary = [], {}
-    for j, b in enumerate(BUDGETS, start=1):
-        better, ties = int((fi[:, j] > iv[:, j]).sum()), int((fi[:, j] == iv[:, j]).sum())
-        p = PAPER[b]
-        summary[b] = {
-            "fi_better": better,
-            "ties": ties,
-            "acc_fi": [fi[:, j].mean(), fi[:, j].std()],
-            "acc_iv": [iv[:, j].mean(), iv[:, j].std()],
-            "paper": {"fi_better": p[0], "acc_fi": p[1:3], "acc_iv": p[3:5]},
-        }
-        rows.append(
-            [
-                b,
-                f"{better} (+{ties} ties) / {args.seeds}",
-                f"{p[0]} / 20",
-                f"{fi[:, j].mean():.2f}+-{fi[:, j].std():.2f}",
-                f"{p[1]:.2f}+-{p[2]:.2f}",
-                f"{iv[:, j].mean():.2f}+-{iv[:, j].std():.2f}",
-                f"{p[3]:.2f}+-{p[4]:.2f}",
-            ]
-        )
-    print(table(rows, ["b", "FI better", "paper", "Acc_FI %", "paper", "Acc_IV %", "paper"]))
+    summary, fi = fi_vs_iv(runs, PAPER, 20)
     print(f"no trimming: {fi[:, 0].mean():.2f}+-{fi[:, 0].std():.2f} %; {seconds:.1f} s")
     path = write_json(
         "fi_table2.json",
