@@ -96,6 +96,11 @@ class DataExplainer:
         self._groups_t = (
             None if self.groups is None else torch.as_tensor(self.groups, dtype=torch.long)
         )
+        self._scaler_t = (
+            None
+            if self.input_scaler is None
+            else tuple(torch.as_tensor(a, dtype=torch.float32) for a in self.input_scaler)
+        )
 
     # ----------------------------------------------------------------- facts
     @property
@@ -135,9 +140,9 @@ class DataExplainer:
     def prepare(self, X: ArrayLike) -> Tensor:
         """Checked inputs, standardised when the explainer carries an input scaler."""
         Xt = self.check_inputs(X)
-        if self.input_scaler is None:
+        if self._scaler_t is None:
             return Xt
-        mean, scale = (torch.as_tensor(a, dtype=torch.float32) for a in self.input_scaler)
+        mean, scale = self._scaler_t
         return (Xt - mean) / scale
 
     def check_labels(self, y: ArrayLike, m: int) -> NDArray[np.int64]:
