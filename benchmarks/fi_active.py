@@ -148,7 +148,7 @@ def main() -> None:
     ]  # fmt: skip
     print("\nTable 9 (seconds per run; paper: MNIST column)")
     print(table(trows, ["method", "total s", "acquisition s", "paper (MNIST)"]))
-    from assay.evaluate.plots import figure_png, new_figure
+    from assay.plotting import figure_png, new_figure
 
     fig = new_figure()
     ax = fig.add_subplot()

@@ -27,9 +27,9 @@ import torch
 
 from assay.data import Dataset
 from assay.learners import LogisticRegression, MLPClassifier
-from assay.valuation.differentiable import differentiable
+from assay.second_order.differentiable import differentiable
+from assay.second_order.inverse import make_solver
 from assay.valuation.fi_approx import kfsvd_fi_util
-from assay.valuation.inverse import make_solver
 from assay.valuation.local_influence import fi_active, fi_util
 from assay.valuation.local_influence_literal import literal_fi_util
 

@@ -25,8 +25,8 @@ import torch
 
 from assay.data import Dataset, split_dataset
 from assay.learners import MLPClassifier
+from assay.second_order.differentiable import differentiable
 from assay.utility import Utility
-from assay.valuation.differentiable import differentiable
 from assay.valuation.influence import InfluenceValue
 from assay.valuation.local_influence import LocalInfluence
 

@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     set_threads(args.threads)
-    from assay.evaluate.plots import figure_png, new_figure
+    from assay.plotting import figure_png, new_figure
 
     fig = new_figure(12, 7)
     results: dict[str, Any] = {}

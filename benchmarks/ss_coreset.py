@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from assay.clustering import grouped_kmeans, kmeans
 from assay.data import load_dataset
 from assay.embed import penultimate_embeddings
 from assay.learners import LogisticRegression, MLPClassifier
-from assay.select.kmeans import grouped_kmeans, kmeans
 from assay.select.sensitivity import draw_sample, sensitivity_distribution
 from assay.valuation.inference import point_scores
 

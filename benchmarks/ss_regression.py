@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assay.select.kmeans import kmeans
+from assay.clustering import kmeans
 from assay.select.leverage import (
     leverage_scores,
     regression_sample,

@@ -68,7 +68,7 @@ def phase(name: str, n: int, d: int, k: int, seed: int) -> dict[str, float]:
     if name == "kmeans":
         import faiss
 
-        from assay.select.kmeans import _faiss_centroids
+        from assay.clustering import _faiss_centroids
 
         t0 = time.perf_counter()
         C = _faiss_centroids(X, k, seed, 25, 1, 256, "k-means++")

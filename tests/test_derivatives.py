@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from assay.derivatives import (
+from assay.learners import LogisticRegression, MLPClassifier
+from assay.second_order.derivatives import (
     batched_truncated_svd,
     hessian,
     hvp,
@@ -20,8 +21,7 @@ from assay.derivatives import (
     per_sample_gradients,
     sample_loss,
 )
-from assay.learners import LogisticRegression, MLPClassifier
-from assay.valuation.differentiable import differentiable
+from assay.second_order.differentiable import differentiable
 
 
 def test_logistic_per_sample_gradients_have_the_closed_form(breast_cancer) -> None:

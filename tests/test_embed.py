@@ -67,7 +67,7 @@ def test_torch_extractor_batches_and_caches_by_weights(tmp_path) -> None:
     E = embed_with_model(X, model, input_shape=(1, 3, 4), batch_size=7, cache_dir=str(tmp_path))
     with torch.no_grad():
         ref = model(torch.tensor(X)).numpy()
-    np.testing.assert_allclose(E, ref, rtol=1e-6)
+    np.testing.assert_allclose(E, ref, rtol=1e-6, atol=1e-6)  # float32, batch-size roundoff
     with torch.no_grad():
         model[1].weight.mul_(2)  # new weights: the cache must not answer
     E2 = embed_with_model(X, model, input_shape=(1, 3, 4), cache_dir=str(tmp_path))

@@ -8,20 +8,20 @@ import torch
 from scipy.stats import spearmanr
 
 from assay.data import Dataset
-from assay.derivatives import sample_loss
 from assay.errors import InvalidParameterError
-from assay.kfac import KFACInverse, kfac_factors
 from assay.learners import LogisticRegression, MLPClassifier
+from assay.second_order.derivatives import sample_loss
+from assay.second_order.differentiable import differentiable
+from assay.second_order.inverse import make_solver
+from assay.second_order.kfac import KFACInverse, kfac_factors
 from assay.utility import Utility
 from assay.valuation import make_method
-from assay.valuation.differentiable import differentiable
 from assay.valuation.fi_approx import (
     bernoulli_subsample,
     forest_ranks,
     kfsvd_fi_active,
     kfsvd_fi_util,
 )
-from assay.valuation.inverse import make_solver
 from assay.valuation.local_influence import fi_active, fi_util
 
 

@@ -9,13 +9,13 @@ import torch
 from assay.data import Dataset
 from assay.errors import ConvergenceError, InvalidDataError, InvalidParameterError
 from assay.learners import LogisticRegression, MLPClassifier, SklearnLearner
-from assay.solvers import CGInverse, LiSSAInverse
+from assay.second_order.differentiable import differentiable
+from assay.second_order.inverse import make_solver
+from assay.second_order.solvers import CGInverse, LiSSAInverse
 from assay.utility import Utility
 from assay.valuation import LeaveOneOut, make_method
-from assay.valuation.differentiable import differentiable
 from assay.valuation.games import AdditiveGame
 from assay.valuation.influence import InfluenceFunction, InfluenceValue
-from assay.valuation.inverse import make_solver
 
 
 def blobs(n: int, d: int, seed: int, shift: float = 1.0, classes: int = 2) -> Dataset:

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from assay.data import Dataset
-from assay.derivatives import input_log_prob_jacobians, metric_pinv_factor, mixed_vjp
 from assay.errors import InvalidParameterError
 from assay.learners import LogisticRegression, MLPClassifier
+from assay.second_order.derivatives import input_log_prob_jacobians, metric_pinv_factor, mixed_vjp
+from assay.second_order.differentiable import differentiable
+from assay.second_order.inverse import make_solver
 from assay.utility import Utility
 from assay.valuation import make_method
-from assay.valuation.differentiable import differentiable
-from assay.valuation.inverse import make_solver
 from assay.valuation.local_influence import (
     LocalInfluence,
     aggregate,

@@ -7,8 +7,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
+from assay.clustering import kmeans, resolve_backend
 from assay.errors import InvalidDataError, InvalidParameterError, MissingDependencyError
-from assay.select.kmeans import kmeans, resolve_backend
 
 faiss = pytest.importorskip("faiss")
 
@@ -120,7 +120,7 @@ def test_missing_faiss_is_a_clear_error(monkeypatch) -> None:
 
 
 def test_grouped_kmeans_never_mixes_groups(blobs) -> None:
-    from assay.select.kmeans import grouped_kmeans
+    from assay.clustering import grouped_kmeans
 
     X, _ = blobs
     g = (X[:, 0] > np.median(X[:, 0])).astype(int)  # groups that cut across the blobs

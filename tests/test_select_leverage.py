@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from assay.clustering import kmeans
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.select.kmeans import kmeans
 from assay.select.leverage import (
     leverage_scores,
     regression_sample,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
+from assay.clustering import kmeans
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.select.kmeans import kmeans
 from assay.select.sensitivity import (
     LossOracle,
     SensitivitySampler,

@@ -23,8 +23,7 @@ from assay.valuation import (
     TMCShapley,
     make_method,
 )
-
-__version__ = "0.1.0"
+from assay.version import __version__ as __version__
 
 __all__ = [
     "AssayError",

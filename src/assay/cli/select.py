@@ -66,8 +66,8 @@ def subset_by_method(
     valuation methods: their values become a subset by ``strategy`` (top / bottom / sample),
     optionally ``balance``-d by class or by k-means cluster.
     """
+    from assay.clustering import kmeans
     from assay.select.budget import budget_count, select_subset, uniform_subset
-    from assay.select.kmeans import kmeans
     from assay.select.sensitivity import SensitivitySampler
     from assay.utility import Utility
     from assay.valuation import make_method

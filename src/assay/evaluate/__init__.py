@@ -24,13 +24,13 @@ from assay.evaluate.detection import (
 )
 from assay.evaluate.htmldoc import ExtraSection, Html, Report
 from assay.evaluate.plots import (
-    figure_png,
     plot_curves,
     plot_detection,
     plot_value_histogram,
 )
 from assay.evaluate.report import build_report, make_report
 from assay.evaluate.results_dir import load_results, read_evaluation, write_evaluation
+from assay.plotting import figure_png
 
 __all__ = [
     "DEFAULT_FRACTIONS",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from assay.evaluate.plots import figure_png
+from assay.plotting import figure_png
 from assay.result import atomic_write_bytes
 
 _CSS = """
@@ -214,7 +214,7 @@ class Report:
             head = f"<h2>{_e(t)}</h2>" if t else ""
             body.append(f'<section id="s{i}">{head}\n' + "\n".join(blocks) + "\n</section>")
         sub = f'<p class="note">{_e(self.subtitle)}</p>' if self.subtitle else ""
-        from assay import __version__
+        from assay.version import __version__
 
         return (
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -6,36 +6,20 @@ through ``pyplot``: nothing is displayed, no global figure list grows, and it wo
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.evaluate.curves import CURVES, RANDOM
 from assay.evaluate.detection import noisy_mask
+from assay.plotting import new_figure
 from assay.result import ValuationResult
 
 _AXIS_LABEL = {"removal": "fraction of training points removed", "addition": "fraction added"}
 _DIRECTION_STYLE = {"lowest-first": "-", "highest-first": "--"}
 _METRIC_NAME = {"roc_auc": "ROC-AUC", "average_precision": "average precision", "f1": "F1"}
-
-
-def new_figure(width: float = 6.4, height: float = 4.0) -> Figure:
-    """An empty figure attached to an Agg canvas (no display)."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
-    """The figure rendered as PNG bytes (no metadata, so the bytes depend on the figure only)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
 
 
 def plot_curves(

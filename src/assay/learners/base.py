@@ -76,7 +76,8 @@ class FittedModels(ABC):
     def functional(self, b: int = 0) -> tuple[Callable[[State, torch.Tensor], torch.Tensor], State]:
         """Model ``b`` as a pure function ``logits(params, X) -> (m, K)`` and its parameters.
 
-        This is what :mod:`assay.derivatives` differentiates (per-sample gradients, Hessians).
+        This is what :mod:`assay.second_order.derivatives` differentiates (per-sample gradients,
+        Hessians).
         """
         from assay.errors import InvalidParameterError
 

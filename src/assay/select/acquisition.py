@@ -30,13 +30,13 @@ from assay.errors import InvalidParameterError, unknown_name
 from assay.learners.base import BatchLearner, FittedModels
 from assay.learners.logistic import LogisticRegression
 from assay.learners.networks import FittedNetworks
-from assay.solvers import DenseInverse
+from assay.second_order.differentiable import differentiable
+from assay.second_order.inverse import make_solver
+from assay.second_order.solvers import DenseInverse
 from assay.utility import Utility
 from assay.valuation.base import ValuationMethod
-from assay.valuation.differentiable import differentiable
 from assay.valuation.fi_approx import bernoulli_subsample, forest_ranks, kfsvd_fi_active
 from assay.valuation.influence import InfluenceValue
-from assay.valuation.inverse import make_solver
 from assay.valuation.local_influence import fi_active
 
 

@@ -258,7 +258,7 @@ class ActiveLearning:
 
 def plot_learning_curves(curves: dict[str, pd.DataFrame], title: str | None = None) -> Any:
     """Test score against labelled-set size, one line per acquisition function."""
-    from assay.evaluate.plots import new_figure
+    from assay.plotting import new_figure
 
     fig = new_figure()
     ax = fig.add_subplot()

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from assay.clustering import group_quotas
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.result import ValuationResult, _json_safe, atomic_write_bytes, sidecar_path
 
@@ -120,33 +121,6 @@ def budget_count(budget: float, n: int) -> int:
     if budget > n:
         raise InvalidParameterError(f"budget {int(budget)} exceeds the {n} points available")
     return int(budget)
-
-
-def group_quotas(groups: ArrayLike, m: int, *, quota: str = "proportional") -> dict[Any, int]:
-    """Split ``m`` across groups: proportionally to size (largest remainders) or equally.
-
-    A group never gets more than its size; what it cannot take goes to the others.
-    """
-    labels, sizes = np.unique(np.asarray(groups), return_counts=True)
-    if quota not in ("proportional", "equal"):
-        raise InvalidParameterError(f"quota must be 'proportional' or 'equal', got {quota!r}")
-    if m > sizes.sum():
-        raise InvalidParameterError(f"budget {m} exceeds the {sizes.sum()} points available")
-    share = np.zeros(len(labels), np.int64)
-    left = m
-    open_ = sizes > 0
-    while left > 0:
-        base = np.where(open_, sizes if quota == "proportional" else 1, 0).astype(np.float64)
-        ideal = left * base / base.sum()
-        add = np.floor(ideal).astype(np.int64)
-        rem = left - add.sum()
-        order = np.argsort(-(ideal - add), kind="stable")
-        add[order[:rem]] += 1
-        add = np.minimum(add, sizes - share)
-        share += add
-        left = m - share.sum()
-        open_ = share < sizes
-    return dict(zip(labels.tolist(), share.tolist(), strict=True))
 
 
 def _choose(

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from assay.clustering import Clustering, kmeans
 from assay.embed.features import check_embeddings
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.select.budget import Subset, budget_count
-from assay.select.kmeans import Clustering, kmeans
 
 METHODS = ("sensitivity", "leverage", "leverage-approx", "uniform")
 

@@ -1,6 +1,6 @@
 """Clustering-based sensitivity sampling (Axiotis et al., ICML 2024, Algorithm 1).
 
-Cluster the embeddings (:func:`assay.select.kmeans.kmeans`, centres snapped to data points), ask
+Cluster the embeddings (:func:`assay.clustering.kmeans`, centres snapped to data points), ask
 the loss oracle for the loss only at the k representatives, and give every point the proxy loss
 
     l~(e) = l(c_e) + Lambda_{c_e} * ||e - c_e||^z,        p(e) = l~(e) / Z,   Z = sum_e l~(e).
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from assay.clustering import Clustering, grouped_kmeans, kmeans
 from assay.embed.features import check_embeddings
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.select.kmeans import Clustering, grouped_kmeans, kmeans
 from assay.select.sensitivity_distribution import (
     LossFn,
     LossOracle,
@@ -215,7 +215,7 @@ class SensitivitySampler:
     seed : int
         Seeds k-means, lambda estimation and the draws.
     kmeans_params : dict, optional
-        Extra arguments of :func:`assay.select.kmeans.kmeans`.
+        Extra arguments of :func:`assay.clustering.kmeans`.
 
     Attributes
     ----------
@@ -286,7 +286,7 @@ class SensitivitySampler:
         an existing clustering of these embeddings instead of running k-means; ``keep`` are
         positions kept with weight 1 (counted in the budget) and never drawn; ``groups`` (e.g.
         the labels, for a supervised loss) makes clusters within each group
-        (:func:`assay.select.kmeans.grouped_kmeans`).
+        (:func:`assay.clustering.grouped_kmeans`).
         """
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()

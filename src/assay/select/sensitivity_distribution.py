@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from assay.clustering import Clustering
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.select.kmeans import Clustering
 
 log = logging.getLogger(__name__)
 

@@ -187,7 +187,7 @@ def trim(
 
 def plot_trimming(curves: pd.DataFrame, split: str = "test", title: str | None = None) -> Any:
     """Score against the number of removed points, one line per method (random: mean +- sd)."""
-    from assay.evaluate.plots import new_figure
+    from assay.plotting import new_figure
 
     df = curves[curves["split"] == split] if "split" in curves else curves
     fig = new_figure()

@@ -1,9 +1,10 @@
 """The seed's two approximations of FI (Sec. 5; Algorithms 5-8): KFSVD, and subsampling + forest.
 
-*KFSVD* (Algorithms 5, 7): ``H^{-1}`` under K-FAC (:mod:`assay.kfac`, per layer, no p x p matrix)
+*KFSVD* (Algorithms 5, 7): ``H^{-1}`` under K-FAC (:mod:`assay.second_order.kfac`, per layer, no
+p x p matrix)
 and each sample's mixed partials ``d_x d_theta L`` (p x d) replaced by a rank-k truncated SVD
 ``U_k diag(S_k) V_k^T`` computed by power iteration from products with the matrix only
-(:func:`assay.derivatives.batched_truncated_svd`; each iteration is two double-backward
+(:func:`assay.second_order.derivatives.batched_truncated_svd`; each iteration is two double-backward
 products per sample). Everything else is the exact FI pipeline of
 :mod:`assay.valuation.local_influence`. With ``k >= min(p, d)`` and an exact solver it *is* the
 exact FI.
@@ -25,7 +26,9 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from assay.derivatives import (
+from assay.errors import InvalidParameterError
+from assay.result import ValuationResult
+from assay.second_order.derivatives import (
     batched_truncated_svd,
     chunks,
     input_log_prob_jacobians,
@@ -34,12 +37,10 @@ from assay.derivatives import (
     mixed_jvp,
     mixed_vjp,
 )
-from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
-from assay.solvers import InverseHessian
+from assay.second_order.differentiable import TwiceDifferentiable, differentiable
+from assay.second_order.inverse import make_solver
+from assay.second_order.solvers import InverseHessian
 from assay.valuation.base import Game, ValuationMethod, player_ids
-from assay.valuation.differentiable import TwiceDifferentiable, differentiable
-from assay.valuation.inverse import make_solver
 from assay.valuation.local_influence import (
     aggregate_pool,
     default_rtol,

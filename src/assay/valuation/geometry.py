@@ -246,7 +246,7 @@ class Representativeness(ValuationMethod):
         }
 
     def fit(self, game: Any) -> ValuationResult:
-        from assay.select.kmeans import kmeans
+        from assay.clustering import kmeans
 
         E, ids = embeddings_of(game, self.embeddings)
         n = E.shape[0]

@@ -3,7 +3,7 @@
 - :class:`GraNd` (Paul et al., NeurIPS 2021): the norm of each training point's loss gradient with
   respect to all parameters, averaged over an ensemble of early-trained models (trained at once
   by the batched learner, as in :mod:`assay.valuation.inference`), via
-  :func:`assay.derivatives.per_sample_gradient_norms`.
+  :func:`assay.second_order.derivatives.per_sample_gradient_norms`.
 - :class:`GradientMatching` (LESS, Xia et al., ICML 2024, simplified): the cosine between each
   training point's gradient and the mean gradient of a *target* set (target-domain data; the
   utility's validation set by default). Gradients are projected to ``dim`` dimensions by a
@@ -35,15 +35,15 @@ import torch
 from numpy.typing import NDArray
 from torch.func import jvp, vmap
 
-from assay.derivatives import (
+from assay.errors import InvalidParameterError
+from assay.result import ValuationResult
+from assay.second_order.derivatives import (
     LogitFn,
     Params,
     cross_entropy,
     per_sample_gradient_norms,
     per_sample_gradients,
 )
-from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
 from assay.valuation.base import ValuationMethod
 from assay.valuation.inference import ensemble_result, fit_ensemble
 

@@ -28,16 +28,16 @@ import numpy as np
 import torch
 
 from assay.data.dataset import Dataset
-from assay.derivatives import chunks, loss_gradients
 from assay.errors import InvalidParameterError
 from assay.learners.base import BatchLearner
 from assay.learners.logistic import LogisticRegression
 from assay.learners.networks import NetworkClassifier
 from assay.result import ValuationResult
-from assay.solvers import InverseHessian
+from assay.second_order.derivatives import chunks, loss_gradients
+from assay.second_order.differentiable import TwiceDifferentiable, check_scope, differentiable
+from assay.second_order.inverse import SOLVERS, make_solver
+from assay.second_order.solvers import InverseHessian
 from assay.valuation.base import Game, ValuationMethod, player_ids
-from assay.valuation.differentiable import TwiceDifferentiable, check_scope, differentiable
-from assay.valuation.inverse import SOLVERS, make_solver
 from assay.valuation.local_influence import utility_parts, validation_gradient
 
 Tensor = torch.Tensor

@@ -60,7 +60,9 @@ import numpy as np
 import torch
 
 from assay.data.dataset import Dataset
-from assay.derivatives import (
+from assay.errors import InvalidParameterError
+from assay.result import ValuationResult
+from assay.second_order.derivatives import (
     chunks,
     input_log_prob_jacobians,
     log_prob_jacobians,
@@ -70,12 +72,10 @@ from assay.derivatives import (
     mixed_vjp,
     total_loss,
 )
-from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
-from assay.solvers import InverseHessian
+from assay.second_order.differentiable import TwiceDifferentiable, check_scope, differentiable
+from assay.second_order.inverse import SOLVERS, make_solver
+from assay.second_order.solvers import InverseHessian
 from assay.valuation.base import Game, ValuationMethod, player_ids
-from assay.valuation.differentiable import TwiceDifferentiable, check_scope, differentiable
-from assay.valuation.inverse import SOLVERS, make_solver
 
 Tensor = torch.Tensor
 AGGREGATES = ("trimmed_mean", "mean", "median")
@@ -266,7 +266,7 @@ class LocalInfluence(ValuationMethod):
     damping : float
         Added to the mean Hessian's diagonal (on top of the learner's own L2 term).
     solver : {"auto", "dense", "cg", "lissa", "kfac"}
-        How ``H^{-1}`` is applied (see :func:`assay.valuation.differentiable.make_solver`).
+        How ``H^{-1}`` is applied (see :func:`assay.second_order.differentiable.make_solver`).
     scope : {"all", "last"}
         Differentiate every parameter, or the last linear layer on the embedding (networks).
     rtol : float, optional

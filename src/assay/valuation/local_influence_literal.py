@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch.func import grad
 
-from assay.derivatives import mixed_partials, sample_log_probs, sample_loss
-from assay.valuation.differentiable import TwiceDifferentiable
+from assay.second_order.derivatives import mixed_partials, sample_log_probs, sample_loss
+from assay.second_order.differentiable import TwiceDifferentiable
 from assay.valuation.local_influence import aggregate, default_rtol
 
 Tensor = torch.Tensor

@@ -1,8 +1,8 @@
-"""``H^{-1}`` for a :class:`~assay.valuation.differentiable.TwiceDifferentiable`, by name.
+"""``H^{-1}`` for a :class:`~assay.second_order.differentiable.TwiceDifferentiable`, by name.
 
 ``make_solver(model, "auto" | "dense" | "cg" | "lissa" | "kfac" | "woodbury", damping=...)``
-builds the :mod:`assay.solvers` object for the model's training objective; every influence
-method asks for its solver here.
+builds the :mod:`assay.second_order.solvers` object for the model's training objective; every
+influence method asks for its solver here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from assay.errors import InvalidParameterError
-from assay.solvers import (
+from assay.second_order.differentiable import TwiceDifferentiable
+from assay.second_order.solvers import (
     CGInverse,
     DenseInverse,
     InverseHessian,
@@ -18,7 +19,6 @@ from assay.solvers import (
     WoodburyInverse,
     largest_eigenvalue,
 )
-from assay.valuation.differentiable import TwiceDifferentiable
 
 Tensor = torch.Tensor
 SOLVERS = ("auto", "dense", "cg", "lissa", "kfac", "woodbury")
@@ -67,7 +67,7 @@ def make_solver(
             lambda V: model.hvp(V, lam), model.p, tol=cg_tol, max_iter=cg_max_iter, n=model.n
         )
     if solver == "kfac":
-        from assay.kfac import KFACInverse
+        from assay.second_order.kfac import KFACInverse
 
         return KFACInverse(model, lam)
     scale = lissa_scale

@@ -213,7 +213,6 @@ def grouped_kmeans(X: ArrayLike, k: int, groups: ArrayLike, **params: Any) -> Cl
     supervised loss, whose value jumps with the label, clustering within each label keeps a
     centre's loss a good proxy of its members' losses.
     """
-    from assay.select.budget import group_quotas
 
     E = check_embeddings(X)
     g = np.asarray(groups)
@@ -383,3 +382,30 @@ def _sq_distances(
         diff = xb - R[torch.from_numpy(labels[lo : lo + chunk])]
         out[lo : lo + len(xb)] = (diff.to(torch.float64) ** 2).sum(1).numpy()
     return out
+
+
+def group_quotas(groups: ArrayLike, m: int, *, quota: str = "proportional") -> dict[Any, int]:
+    """Split ``m`` across groups: proportionally to size (largest remainders) or equally.
+
+    A group never gets more than its size; what it cannot take goes to the others.
+    """
+    labels, sizes = np.unique(np.asarray(groups), return_counts=True)
+    if quota not in ("proportional", "equal"):
+        raise InvalidParameterError(f"quota must be 'proportional' or 'equal', got {quota!r}")
+    if m > sizes.sum():
+        raise InvalidParameterError(f"budget {m} exceeds the {sizes.sum()} points available")
+    share = np.zeros(len(labels), np.int64)
+    left = m
+    open_ = sizes > 0
+    while left > 0:
+        base = np.where(open_, sizes if quota == "proportional" else 1, 0).astype(np.float64)
+        ideal = left * base / base.sum()
+        add = np.floor(ideal).astype(np.int64)
+        rem = left - add.sum()
+        order = np.argsort(-(ideal - add), kind="stable")
+        add[order[:rem]] += 1
+        add = np.minimum(add, sizes - share)
+        share += add
+        left = m - share.sum()
+        open_ = share < sizes
+    return dict(zip(labels.tolist(), share.tolist(), strict=True))

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
-from assay.derivatives import chunks
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.solvers import InverseHessian
-from assay.valuation.differentiable import Layers, LinearOp, TwiceDifferentiable
+from assay.second_order.derivatives import chunks
+from assay.second_order.differentiable import Layers, LinearOp, TwiceDifferentiable
+from assay.second_order.solvers import InverseHessian
 
 Tensor = torch.Tensor
 

@@ -25,11 +25,11 @@ from numpy.typing import NDArray
 from torch import nn
 
 from assay.data.dataset import Dataset
-from assay.derivatives import FlatFn, flat_model, gauss_newton, hessian, hvp
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.learners.base import BatchLearner, FittedModels
 from assay.learners.logistic import FittedLogistic, LogisticRegression
 from assay.learners.networks import FittedNetworks, NetworkClassifier
+from assay.second_order.derivatives import FlatFn, flat_model, gauss_newton, hessian, hvp
 
 Tensor = torch.Tensor
 SCOPES = ("all", "last")

@@ -1,6 +1,7 @@
 """Applying ``H^{-1}`` to many vectors: dense eigendecomposition, conjugate gradients, LiSSA.
 
-``H`` is the Hessian of a sum-form training objective (see :func:`assay.derivatives.total_loss`):
+``H`` is the Hessian of a sum-form training objective
+(see :func:`assay.second_order.derivatives.total_loss`):
 ``H = sum_i d^2_theta L_i + diag(reg) + damping_sum * I``. Every solver applies ``H^{-1}`` to the
 rows of a matrix, ``solve(V (r, p)) -> (r, p)``, so one factorisation (or one batch of CG runs) is
 shared by all the vectors a method needs. Singular or indefinite Hessians raise
