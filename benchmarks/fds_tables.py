@@ -127,7 +127,7 @@ def service_learner(seed: int) -> MLPClassifier:
         epochs=s["epochs"],
         lr=s["lr"],
         batch_size=s["batch_size"],
-        random_state=seed,
+        seed=seed,
     )
 
 

@@ -85,7 +85,7 @@ def setup(task: str, seed: int) -> dict[str, Any]:
     split = load_dataset("fashion_mnist", seed=seed, max_rows=6000)
     order = rng.permutation(split.train.n)
     cnn = NetworkClassifier(
-        table6_cnn, epochs=40, lr=1e-3, weight_decay=1e-4, batch_size=32, random_state=seed
+        table6_cnn, epochs=40, lr=1e-3, weight_decay=1e-4, batch_size=32, seed=seed
     )
     return {
         "learner": cnn,

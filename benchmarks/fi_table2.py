@@ -47,7 +47,7 @@ def moons(seed: int, noise: float) -> Dataset:
 
 def learner(seed: int) -> MLPClassifier:
     return MLPClassifier(
-        hidden=(32, 32), epochs=500, lr=0.01, weight_decay=1e-3, random_state=seed, dtype="float64"
+        hidden=(32, 32), epochs=500, lr=0.01, weight_decay=1e-3, seed=seed, dtype="float64"
     )
 
 

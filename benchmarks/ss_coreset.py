@@ -54,7 +54,7 @@ K = 50
 def fashion_task(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     split = load_dataset("fashion_mnist", seed=seed, fractions=(6 / 7, 0.5 / 7, 0.5 / 7))
     pool, valid = split.train, split.valid
-    mlp = MLPClassifier(hidden=(128,), epochs=10, batch_size=32, lr=1e-3, random_state=seed)
+    mlp = MLPClassifier(hidden=(128,), epochs=10, batch_size=32, lr=1e-3, seed=seed)
     rows = np.random.default_rng(seed).choice(valid.n, 2000, replace=False)
     fitted = mlp.fit(mlp.prepare(valid.subset(rows)), torch.ones(1, 2000))
     data = mlp.prepare(pool)

@@ -56,7 +56,7 @@ PAPER_5PCT = {"uniform": 0.8091, "kcenter": 0.7692, "sensitivity (weighted)": 0.
 
 
 def model(seed: int, epochs: int = 10) -> MLPClassifier:
-    return MLPClassifier(hidden=(128,), epochs=epochs, batch_size=32, lr=1e-3, random_state=seed)
+    return MLPClassifier(hidden=(128,), epochs=epochs, batch_size=32, lr=1e-3, seed=seed)
 
 
 def accuracy(pool, test, pos: np.ndarray, w: np.ndarray, seed: int) -> float:

@@ -47,3 +47,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run under the process state the command line sets (fits never set it themselves)."""
+    from assay import configure_process
+
+    configure_process()

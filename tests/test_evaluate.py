@@ -102,8 +102,18 @@ def test_detection_bad_arguments() -> None:
         detect_noisy(r, [0], flipped_ids=[100])
     with pytest.raises(InvalidParameterError, match="fraction"):
         detect_noisy(r, [0], fraction=0.0)
-    with pytest.raises(InvalidDataError, match="non-finite"):
-        detect_noisy(toy([1.0, np.nan, 3.0]), [0])
+    with pytest.raises(InvalidDataError, match="infinite"):
+        detect_noisy(toy([1.0, np.inf, 3.0]), [0])
+    with pytest.raises(InvalidDataError, match="only NaN"):
+        detect_noisy(toy([np.nan, np.nan]), [0])
+
+
+def test_detection_ranks_nan_values_as_least_suspect() -> None:
+    # a point without an estimate is never flagged and scores below every scored point
+    d = detect_noisy(toy([np.nan, 0.5, 3.0, 1.0]), [1], fraction=0.25)
+    assert (d.precision, d.roc_auc) == (1.0, 1.0)
+    d = detect_noisy(toy([np.nan, 0.5, 3.0, 1.0]), [0], fraction=0.25)
+    assert (d.precision, d.roc_auc) == (0.0, 0.0)
 
 
 def test_detection_table_one_row_per_method() -> None:
@@ -180,9 +190,9 @@ def test_removing_lowest_values_beats_removing_highest(task: dict[str, Any]) -> 
     df = removal_curves(knn, u, fractions=[0.0, 0.1, 0.15, 0.2])
     score = df.set_index(["direction", "fraction"])["score"]
     for f in (0.1, 0.15, 0.2):
-        low, high, rand = (score[(d, f)] for d in ("lowest-first", "highest-first", "random"))
+        low, high, rand = (score[(d, f)] for d in ("suspect-first", "keep-first", "random"))
         assert low > rand > high, (f, low, rand, high)
-    assert score[("lowest-first", 0.0)] == score[("highest-first", 0.0)]
+    assert score[("suspect-first", 0.0)] == score[("keep-first", 0.0)]
 
 
 def test_batched_curve_equals_separate_evaluation(task: dict[str, Any]) -> None:
@@ -190,7 +200,7 @@ def test_batched_curve_equals_separate_evaluation(task: dict[str, Any]) -> None:
     df = point_curves(knn, Utility(LogisticRegression(), split.train, split.test), n_random=0)
     fresh = Utility(LogisticRegression(), split.train, split.test)  # its own (empty) cache
     for curve in ("removal", "addition"):
-        for direction in ("lowest-first", "highest-first"):
+        for direction in ("suspect-first", "keep-first"):
             masks = curve_subsets(
                 value_order(knn, split.train.ids, direction), DEFAULT_FRACTIONS, curve
             )

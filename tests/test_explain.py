@@ -71,7 +71,7 @@ def test_point_games_and_column_games_agree() -> None:
 
 def test_network_null_model_is_the_seeded_initialisation() -> None:
     task = tiny_task()
-    learner = MLPClassifier(hidden=(8,), epochs=3, random_state=4)
+    learner = MLPClassifier(hidden=(8,), epochs=3, seed=4)
     putil = PredictionUtility(learner, task.train)
     X = task.test.X[:4]
     empty = putil.proba(np.zeros((1, task.train.n)), X)[0]

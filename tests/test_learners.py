@@ -103,7 +103,7 @@ def test_mlp_batch_equals_models_trained_alone() -> None:
 
 def test_mlp_minibatches_and_dropout_free_training_is_seeded() -> None:
     train, valid, _ = load_dataset("moons", seed=0)
-    mlp = MLPClassifier(hidden=(8,), epochs=5, batch_size=64, random_state=3)
+    mlp = MLPClassifier(hidden=(8,), epochs=5, batch_size=64, seed=3)
     data = mlp.prepare(train)
     masks = torch.ones(2, train.n)
     a = mlp.fit(data, masks).predict_proba(mlp.prepare(valid).X)
@@ -134,7 +134,7 @@ def test_masked_adam_step_is_torch_adam_for_active_models_and_a_no_op_otherwise(
 
 def test_minibatch_models_step_through_their_own_rows_only() -> None:
     train, valid, _ = load_dataset("moons", seed=0)
-    mlp = MLPClassifier(hidden=(8,), epochs=4, lr=0.02, batch_size=16, random_state=1)
+    mlp = MLPClassifier(hidden=(8,), epochs=4, lr=0.02, batch_size=16, seed=1)
     data = mlp.prepare(train)
     rng = np.random.default_rng(0)
     masks = torch.as_tensor((rng.random((4, train.n)) < [[0.1], [0.3], [0.6], [1.0]]) * 1.0)

@@ -50,8 +50,9 @@ def test_single_model_scores_equal_a_direct_fit(breast_cancer) -> None:
     loss = LossScore().fit(u)
     np.testing.assert_allclose(loss.values, -np.log(P[np.arange(train.n), train.y]), rtol=1e-8)
     margin = MarginScore().fit(u)
-    np.testing.assert_allclose(margin.values, -np.abs(P[:, 1] - P[:, 0]), rtol=1e-8)
-    assert margin.params["sign"] == -1 and (margin.stderr == 0).all()
+    np.testing.assert_allclose(margin.values, np.abs(P[:, 1] - P[:, 0]), rtol=1e-8)
+    assert margin.direction == "higher-is-better" and (margin.stderr == 0).all()
+    assert loss.direction == "higher-is-suspect" and "sign" not in loss.params
     # the same model as a sensitivity-sampling oracle
     oracle = loss_oracle(lr.fit(data, torch.ones(1, train.n, dtype=torch.float64)), data.X, data.y)
     np.testing.assert_allclose(oracle(np.array([3, 0, 7])), loss.values[[3, 0, 7]], rtol=1e-8)
@@ -60,7 +61,7 @@ def test_single_model_scores_equal_a_direct_fit(breast_cancer) -> None:
 def test_network_ensemble_is_b_independent_runs_in_one_fit() -> None:
     rng = np.random.default_rng(0)
     ds = Dataset.from_arrays(rng.normal(size=(40, 3)), np.arange(40) % 3)
-    mlp = MLPClassifier(hidden=(6,), epochs=5, dtype="float64", random_state=4)
+    mlp = MLPClassifier(hidden=(6,), epochs=5, dtype="float64", seed=4)
     data = mlp.prepare(ds)
     fitted = train_ensemble(mlp, data, 3, seed=0)
     P = fitted.predict_proba(data.X)
@@ -69,7 +70,7 @@ def test_network_ensemble_is_b_independent_runs_in_one_fit() -> None:
 
     for b in range(3):  # model b equals a separate run from its own initialisation
         twin = copy.copy(mlp)
-        twin.random_state = 4 + b
+        twin.seed = 4 + b
         alone = mlp.fit(data, torch.ones(1, 40, dtype=torch.float64), twin.initial_state(data, 1))
         torch.testing.assert_close(alone.predict_proba(data.X)[0], P[b], atol=1e-10, rtol=0)
 

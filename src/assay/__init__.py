@@ -8,6 +8,7 @@
 from assay.data import Dataset, flip_labels, load_dataset, read_table
 from assay.errors import AssayError
 from assay.learners import LogisticRegression, MLPClassifier, SklearnLearner, make_learner
+from assay.learners.base import configure_process
 from assay.result import ValuationResult
 from assay.utility import Utility
 from assay.valuation import (
@@ -43,6 +44,7 @@ __all__ = [
     "TMCShapley",
     "Utility",
     "ValuationResult",
+    "configure_process",
     "flip_labels",
     "load_dataset",
     "make_learner",

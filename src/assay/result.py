@@ -1,9 +1,14 @@
 """``ValuationResult``: one frozen result type for every valuation method.
 
-Values follow one convention everywhere: **higher = more valuable** (a method whose natural score
-means "more harmful" is negated before it is returned, and says so in ``params``).
-Saved as Parquet (``id, value, stderr, count``) plus a JSON sidecar with the method and its
-parameters; never pickled.
+Every result stores its method's *natural* score and declares which end of it is which
+(``direction``): ``"higher-is-better"`` (Shapley values, influence, Data-OOB: low values are the
+suspect end) or ``"higher-is-suspect"`` (loss, EL2N, GraNd, entropy: high scores mark the hard,
+likely mislabelled points). :meth:`ValuationResult.lowest` / :meth:`~ValuationResult.highest` are
+literal; :meth:`~ValuationResult.suspects` / :meth:`~ValuationResult.keepers` read the declaration,
+and every command that drops, flags or keeps points uses them. NaN values (e.g. a Data-OOB point
+that was never out of bag) have no rank: they come last in every ordering, literal or declared.
+Saved as Parquet (``id, value, stderr, count``) plus a JSON sidecar with the method, its
+parameters and the direction (a sidecar without one reads as higher-is-better); never pickled.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from assay.errors import InvalidDataError, InvalidParameterError
+
+HIGHER_IS_BETTER = "higher-is-better"
+HIGHER_IS_SUSPECT = "higher-is-suspect"
+DIRECTIONS = (HIGHER_IS_BETTER, HIGHER_IS_SUSPECT)
+"""The two declared directions of a result's values."""
 
 
 def _frozen(a: ArrayLike, dtype: Any = None) -> NDArray[Any]:
@@ -75,6 +85,9 @@ class ValuationResult:
         Method name, e.g. ``"tmc-shapley"``.
     params : dict
         The method's parameters and run facts (seed, samples, seconds); JSON-serialisable.
+    direction : {"higher-is-better", "higher-is-suspect"}
+        Which end of ``values`` is suspect (likely mislabelled / harmful): the low end for
+        ``higher-is-better``, the high end for ``higher-is-suspect``.
     """
 
     ids: NDArray[Any]
@@ -83,8 +96,13 @@ class ValuationResult:
     counts: NDArray[np.int64]
     method: str
     params: dict[str, Any] = field(default_factory=dict)
+    direction: str = HIGHER_IS_BETTER
 
     def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise InvalidParameterError(
+                f"direction must be one of {DIRECTIONS}, got {self.direction!r}"
+            )
         n = len(self.ids)
         for name in ("values", "stderr", "counts"):
             if len(getattr(self, name)) != n:
@@ -99,26 +117,59 @@ class ValuationResult:
 
     @classmethod
     def exact(
-        cls, ids: ArrayLike, values: ArrayLike, method: str, **params: Any
+        cls,
+        ids: ArrayLike,
+        values: ArrayLike,
+        method: str,
+        *,
+        direction: str = HIGHER_IS_BETTER,
+        **params: Any,
     ) -> ValuationResult:
         """A result with zero standard error and one count per value."""
         v = np.asarray(values, dtype=np.float64)
-        return cls(np.asarray(ids), v, np.zeros_like(v), np.ones(len(v), np.int64), method, params)
+        return cls(
+            np.asarray(ids),
+            v,
+            np.zeros_like(v),
+            np.ones(len(v), np.int64),
+            method,
+            params,
+            direction,
+        )
 
     # ----------------------------------------------------------------- views
     def __len__(self) -> int:
         return len(self.ids)
 
     def ranking(self, descending: bool = True) -> NDArray[np.int64]:
-        """Positions ordered by value (stable, so ties keep data order)."""
+        """Positions ordered by value (stable, so ties keep data order; NaN values last)."""
         order = np.argsort(-self.values if descending else self.values, kind="stable")
         return order.astype(np.int64)
+
+    @property
+    def suspicion(self) -> NDArray[np.float64]:
+        """The values oriented so that higher = more suspect (``-values`` if higher-is-better)."""
+        return np.asarray(-self.values if self.direction == HIGHER_IS_BETTER else self.values)
+
+    def suspect_order(self) -> NDArray[np.int64]:
+        """Positions from the most suspect to the most worth keeping (stable; NaN last)."""
+        return np.argsort(-self.suspicion, kind="stable").astype(np.int64)
+
+    def keep_order(self) -> NDArray[np.int64]:
+        """Positions from the most worth keeping to the most suspect (stable; NaN last)."""
+        return np.argsort(self.suspicion, kind="stable").astype(np.int64)
 
     def take(self, positions: ArrayLike) -> ValuationResult:
         """The entries at ``positions``, in that order."""
         p = np.asarray(positions)
         return ValuationResult(
-            self.ids[p], self.values[p], self.stderr[p], self.counts[p], self.method, self.params
+            self.ids[p],
+            self.values[p],
+            self.stderr[p],
+            self.counts[p],
+            self.method,
+            self.params,
+            self.direction,
         )
 
     def sort(self, descending: bool = True) -> ValuationResult:
@@ -130,8 +181,20 @@ class ValuationResult:
         return self.take(self.ranking(True)[: self._check_k(k)])
 
     def lowest(self, k: int) -> ValuationResult:
-        """The ``k`` least valuable points, lowest first."""
+        """The ``k`` lowest values, lowest first (literal: see :meth:`suspects`)."""
         return self.take(self.ranking(False)[: self._check_k(k)])
+
+    def suspects(self, k: int) -> ValuationResult:
+        """The ``k`` most suspect points by the declared direction, most suspect first.
+
+        The lowest values of a higher-is-better result, the highest of a higher-is-suspect one;
+        NaN values come last (a point without an estimate is never flagged before one with).
+        """
+        return self.take(self.suspect_order()[: self._check_k(k)])
+
+    def keepers(self, k: int) -> ValuationResult:
+        """The ``k`` points most worth keeping by the declared direction, best first."""
+        return self.take(self.keep_order()[: self._check_k(k)])
 
     def _check_k(self, k: int) -> int:
         if not 0 <= k <= len(self):
@@ -157,7 +220,8 @@ class ValuationResult:
     def __repr__(self) -> str:
         return (
             f"ValuationResult(method={self.method!r}, n={len(self)}, "
-            f"mean={float(np.mean(self.values)) if len(self) else float('nan'):.4g})"
+            f"mean={float(np.nanmean(self.values)) if len(self) else float('nan'):.4g}, "
+            f"direction={self.direction!r})"
         )
 
     # ----------------------------------------------------------------- disk
@@ -173,7 +237,13 @@ class ValuationResult:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         atomic_write_bytes(p, sink.getvalue().to_pybytes())
-        meta = {"method": self.method, "params": self.params, "n": len(self), "format": 1}
+        meta = {
+            "method": self.method,
+            "params": self.params,
+            "direction": self.direction,
+            "n": len(self),
+            "format": 1,
+        }
         atomic_write_bytes(sidecar_path(p), json.dumps(meta, indent=2).encode())
         return p
 
@@ -200,6 +270,7 @@ class ValuationResult:
             df["count"].to_numpy(np.int64) if "count" in df else np.ones(n, np.int64),
             str(meta.get("method", p.stem)),
             dict(meta.get("params", {})),
+            str(meta.get("direction", HIGHER_IS_BETTER)),
         )
 
 

@@ -37,6 +37,14 @@ def _register() -> None:
 _register()
 
 
+@app.callback()
+def _configure_process() -> None:
+    # process-wide numerical state is set here, once, never inside a fit (after --help exits)
+    from assay.learners.base import configure_process
+
+    configure_process()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``assay`` script."""
     try:

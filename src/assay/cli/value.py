@@ -118,14 +118,16 @@ def value(
             "jobs": jobs,
             "task": spec.to_dict(),
         },
+        result.direction,
     )
     path = result.save(values_path(out))
     if task.flipped is not None:
         _write_ids(path.with_suffix(".flipped.csv"), task.flipped_ids)
     typer.echo(f"{method}: {len(result)} values in {seconds:.2f} s -> {path}")
-    low = result.lowest(min(5, len(result)))
+    low = result.suspects(min(5, len(result)))
     typer.echo(
-        "lowest: " + ", ".join(f"{i}={v:.4g}" for i, v in zip(low.ids, low.values, strict=True))
+        "most suspect: "
+        + ", ".join(f"{i}={v:.4g}" for i, v in zip(low.ids, low.values, strict=True))
     )
 
 

@@ -1,8 +1,11 @@
 """Point-removal and point-addition curves, every subset scored in one batched utility call.
 
-*Removal*: drop the lowest-valued points first (a good valuation removes the harmful ones, so the
-test score holds up or rises) or the highest-valued first (it should fall fast). *Addition*: train
-on the highest-valued points first (the score should rise fast) or the lowest-valued first. A random
+*Removal*: drop the most suspect points first (``suspect-first``: a good valuation removes the
+harmful ones, so the test score holds up or rises) or the ones most worth keeping first
+(``keep-first``: it should fall fast). *Addition*: train on the keepers first (the score should rise
+fast) or the suspects first. Which end is which is the result's declared direction (the low values
+of a higher-is-better result are its suspects, the high values of a higher-is-suspect one; see
+:mod:`assay.result`), so a loss or EL2N result is ranked the right way round. A random
 order, averaged over several seeds, is the baseline. Each fraction ``f`` removes or adds
 ``round(f * n)`` points.
 
@@ -28,7 +31,7 @@ DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1
 """0, 0.05, ..., 0.5."""
 
 CURVES = ("removal", "addition")
-DIRECTIONS = ("lowest-first", "highest-first")
+DIRECTIONS = ("suspect-first", "keep-first")
 RANDOM = "random"
 COLUMNS = ["method", "curve", "direction", "fraction", "n_points", "n_train", "score", "std"]
 
@@ -70,7 +73,7 @@ def curve_subsets(
 
 
 def value_order(result: ValuationResult, ids: ArrayLike, direction: str) -> NDArray[np.int64]:
-    """Positions (in ``ids``' order) sorted by value, ``lowest-first`` or ``highest-first``.
+    """Positions (in ``ids``' order), ``suspect-first`` or ``keep-first`` by the declaration.
 
     Ties keep the order of ``ids``. ``result`` must value exactly the points ``ids``.
     """
@@ -82,12 +85,13 @@ def value_order(result: ValuationResult, ids: ArrayLike, direction: str) -> NDAr
             f"result {result.method!r} values {len(result)} points but the utility trains on "
             f"{len(ids)}; value the same training set"
         )
-    values = np.asarray(result.values)[result.positions_of(ids)]
-    if not np.isfinite(values).all():
+    suspicion = result.suspicion[result.positions_of(ids)]
+    if not np.isfinite(suspicion).all():
         raise InvalidDataError(
-            f"result {result.method!r} has {int((~np.isfinite(values)).sum())} non-finite values"
+            f"result {result.method!r} has {int((~np.isfinite(suspicion)).sum())} non-finite "
+            "values (e.g. Data-OOB points never out of bag): give it more samples"
         )
-    key = values if direction == "lowest-first" else -values
+    key = -suspicion if direction == "suspect-first" else suspicion
     return np.argsort(key, kind="stable").astype(np.int64)
 
 
@@ -122,7 +126,7 @@ def point_curves(
     -------
     DataFrame
         Tidy, one row per (method, curve, direction, fraction): ``method`` (the label, or
-        ``"random"``), ``curve``, ``direction`` (``lowest-first``, ``highest-first`` or
+        ``"random"``), ``curve``, ``direction`` (``suspect-first``, ``keep-first`` or
         ``random``), ``fraction``, ``n_points`` (removed or added), ``n_train`` (size of the
         training subset), ``score`` (the mean over orders for ``random``) and ``std`` (standard
         deviation over the random orders; 0 for a valuation's own order).

@@ -1,8 +1,11 @@
-"""Noisy-label detection: do the lowest values fall on the points whose labels were flipped?
+"""Noisy-label detection: do a result's suspects fall on the points whose labels were flipped?
 
-A valuation is scored as a detector of the flipped points: the lowest-valued fraction of points is
-flagged (by default as many as were flipped), giving precision, recall and F1, and ``-value`` is
-used as a continuous noise score for ROC-AUC and average precision, which need no threshold.
+A valuation is scored as a detector of the flipped points: the most suspect fraction of points (by
+the result's declared direction: the lowest values of a higher-is-better result, the highest of a
+higher-is-suspect one, see :mod:`assay.result`) is flagged (by default as many as were flipped),
+giving precision, recall and F1, and ``result.suspicion`` is the continuous noise score for ROC-AUC
+and average precision, which need no threshold. A NaN value (a point without an estimate) counts
+as the least suspect: it is never flagged and ranks below every scored point.
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ class Detection:
     n_noisy : int
         Number of flipped points.
     n_flagged : int
-        Number of lowest-valued points flagged as noisy.
+        Number of most suspect points flagged as noisy.
     fraction : float
         ``n_flagged / n``.
     precision, recall, f1 : float
         Of the flagged set against the flipped set.
     roc_auc, average_precision : float
-        Of the score ``-value`` (threshold-free; 0.5 and ``n_noisy / n`` are chance).
+        Of the suspicion score (threshold-free; 0.5 and ``n_noisy / n`` are chance).
     """
 
     method: str
@@ -129,12 +132,12 @@ def detect_noisy(
     Parameters
     ----------
     result : ValuationResult
-        Higher value = more valuable; low values should mark the flipped points.
+        Its suspects (by its declared direction) should be the flipped points.
     flipped, flipped_ids : array, optional
         The flipped points as positions in ``result`` or as ids (exactly one); see
         :func:`noisy_mask`.
     fraction : float, optional
-        Fraction of points to flag, lowest-valued first; defaults to the true noise rate
+        Fraction of points to flag, most suspect first; defaults to the true noise rate
         ``len(flipped) / n``. ``round(fraction * n)`` points are flagged (at least one); ties are
         broken by data order.
     label : str, optional
@@ -147,7 +150,7 @@ def detect_noisy(
     Raises
     ------
     InvalidDataError
-        For a bad flipped set (see :func:`noisy_mask`), every point flipped, or non-finite values.
+        For a bad flipped set (see :func:`noisy_mask`), every point flipped, or infinite values.
     InvalidParameterError
         For ``fraction`` outside (0, 1].
 
@@ -166,17 +169,21 @@ def detect_noisy(
         raise InvalidDataError(
             f"all {n} points are flipped: detection needs clean points too (ROC-AUC is undefined)"
         )
-    values = np.asarray(result.values)
-    if not np.isfinite(values).all():
+    suspicion = result.suspicion
+    if np.isinf(suspicion).any():
         raise InvalidDataError(
-            f"result {result.method!r} has {int((~np.isfinite(values)).sum())} non-finite values"
+            f"result {result.method!r} has {int(np.isinf(suspicion).sum())} infinite values"
         )
+    unscored = np.isnan(suspicion)
+    if unscored.all():
+        raise InvalidDataError(f"result {result.method!r} has only NaN values")
+    score = np.where(unscored, np.nanmin(suspicion) - 1.0, suspicion)  # NaN: least suspect
     frac = n_noisy / n if fraction is None else float(fraction)
     if not 0.0 < frac <= 1.0:
         raise InvalidParameterError(f"fraction must lie in (0, 1], got {fraction}")
     k = max(1, round(frac * n))
     flagged = np.zeros(n, dtype=bool)
-    flagged[result.ranking(descending=False)[:k]] = True
+    flagged[result.suspect_order()[:k]] = True
     tp = int((flagged & noisy).sum())
     precision, recall = tp / k, tp / n_noisy
     f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
@@ -189,8 +196,8 @@ def detect_noisy(
         precision=precision,
         recall=recall,
         f1=f1,
-        roc_auc=float(roc_auc_score(noisy, -values)),
-        average_precision=float(average_precision_score(noisy, -values)),
+        roc_auc=float(roc_auc_score(noisy, score)),
+        average_precision=float(average_precision_score(noisy, score)),
     )
 
 

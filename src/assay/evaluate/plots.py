@@ -18,7 +18,7 @@ from assay.plotting import new_figure
 from assay.result import ValuationResult
 
 _AXIS_LABEL = {"removal": "fraction of training points removed", "addition": "fraction added"}
-_DIRECTION_STYLE = {"lowest-first": "-", "highest-first": "--"}
+_DIRECTION_STYLE = {"suspect-first": "-", "keep-first": "--"}
 _METRIC_NAME = {"roc_auc": "ROC-AUC", "average_precision": "average precision", "f1": "F1"}
 
 
@@ -27,7 +27,7 @@ def plot_curves(
 ) -> Figure:
     """One curve type of :func:`assay.evaluate.point_curves`'s table.
 
-    Each method is one colour: solid for ``lowest-first``, dashed for ``highest-first``. The random
+    Each method is one colour: solid for ``suspect-first``, dashed for ``keep-first``. The random
     baseline is a grey line with a band of one standard deviation.
 
     Raises

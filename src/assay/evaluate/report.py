@@ -58,7 +58,11 @@ def method_facts(
 def value_summary(
     result: ValuationResult, k: int = 10, flipped_ids: Sequence[Any] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``k`` highest- and ``k`` lowest-valued points: rank, id, value, stderr, count."""
+    """The ``k`` points most worth keeping and the ``k`` most suspect, by the declared direction.
+
+    Each table has rank, id, value, stderr, count (and ``flipped`` when ``flipped_ids`` is given);
+    for a higher-is-better result they are the highest and the lowest values.
+    """
     k = min(k, len(result))
     flipped = None if flipped_ids is None else {str(v) for v in flipped_ids}
 
@@ -69,7 +73,7 @@ def value_summary(
             df["flipped"] = ["yes" if str(v) in flipped else "" for v in df["id"]]
         return df
 
-    return frame(result.highest(k)), frame(result.lowest(k))
+    return frame(result.keepers(k)), frame(result.suspects(k))
 
 
 def _describe(r: ValuationResult) -> str:
@@ -134,7 +138,11 @@ def make_report(
         Appended at the end; ``content`` is text (escaped), :class:`Html` or a DataFrame.
     """
     res = labelled(results)
-    report = Report(title, subtitle="Values: higher = more valuable.")
+    report = Report(
+        title,
+        subtitle="Each method declares its direction: higher-is-better (low values are suspect) "
+        "or higher-is-suspect (loss, EL2N, GraNd, entropy: high scores are suspect).",
+    )
     report.add_facts("Run facts", {"methods": ", ".join(res), **dict(facts or {})})
     report.add_table("Methods", method_facts(res, times), caption="Wall time in seconds.")
     _check_columns(detection, {"method", "roc_auc"}, "detection")
@@ -144,31 +152,32 @@ def make_report(
         report.add_table(
             "Noisy-label detection",
             det,
-            caption="The lowest-valued points are flagged as flipped (by default as many as were "
-            "flipped); ROC-AUC and average precision score -value. Chance: ROC-AUC 0.5.",
+            caption="Each method's most suspect points (by its declared direction) are flagged as "
+            "flipped (by default as many as were flipped); ROC-AUC and average precision score "
+            "the suspicion. Chance: ROC-AUC 0.5.",
         )
         report.add_figure(None, plot_detection(det))
     if curves is not None and not curves.empty:
         for curve, what in (
             (
                 "removal",
-                "Removing the lowest-valued points first should keep the score up; "
-                "removing the highest-valued first should drop it.",
+                "Removing the most suspect points first should keep the score up; "
+                "removing the keepers first should drop it.",
             ),
-            ("addition", "Adding the highest-valued points first should raise the score fastest."),
+            ("addition", "Adding the keepers first should raise the score fastest."),
         ):
             if (curves["curve"] == curve).any():
                 report.add_figure(f"Point {curve} curves", plot_curves(curves, curve), what)
                 report.add_table(None, _curve_table(curves, curve), caption="Test score.")
     for label, r in res.items():
-        report.add_text(f"Values: {label}", _describe(r))
+        report.add_text(f"Values: {label} ({r.direction})", _describe(r))
         fig = plot_value_histogram(
             r, flipped_ids=_known(r, flipped_ids), title=f"Values of {label}"
         )
         report.add_figure(None, fig)
         high, low = value_summary(r, top_k, flipped_ids)
-        report.add_table(None, high, caption=f"Top {len(high)} (most valuable).")
-        report.add_table(None, low, caption=f"Bottom {len(low)} (least valuable).")
+        report.add_table(None, high, caption=f"The {len(high)} most worth keeping.")
+        report.add_table(None, low, caption=f"The {len(low)} most suspect.")
     for extra in extra_sections:
         report.add_section(extra[0], extra[1], extra[2] if len(extra) > 2 else None)
     return report

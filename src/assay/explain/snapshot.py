@@ -39,7 +39,7 @@ def _network_params(learner: NetworkClassifier) -> dict[str, Any]:
         "lr": learner.lr,
         "weight_decay": learner.weight_decay,
         "batch_size": learner.batch_size,
-        "random_state": learner.random_state,
+        "seed": learner.seed,
         "dtype": learner.dtype_name,
         "device": learner.device_name,
     }
@@ -82,6 +82,8 @@ def spec_key(*parts: Any) -> str:
 def rebuild_learner(spec: dict[str, Any]) -> BatchLearner:
     """The learner of a :func:`learner_spec`."""
     params = dict(spec["params"])
+    if "random_state" in params:  # written before the seed parameter was renamed
+        params["seed"] = params.pop("random_state")
     for key in ("hidden", "image_shape", "channels"):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])

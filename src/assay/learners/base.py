@@ -9,7 +9,8 @@ for a set of inputs in one call. A single model is the case B = 1.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +156,34 @@ class TorchLearner(BatchLearner):
     @property
     def device(self) -> torch.device:
         return torch.device(self.device_name)
+
+
+@contextmanager
+def scoped_seed(seed: int, device: torch.device | str | None = None) -> Iterator[None]:
+    """Seed torch's global generators for the block only, then restore their previous state.
+
+    For code that can only draw from the global stream (``nn.Module`` default initialisation,
+    dropout under ``vmap``): the draws are those of ``torch.manual_seed(seed)``, bit for bit, and
+    the caller's random state (and ``torch.initial_seed()``) is the same after the block as
+    before it. The CPU generator and, when CUDA is in use, every CUDA device's are forked.
+    """
+    cuda = torch.cuda.is_available() and (
+        torch.cuda.is_initialized() or torch.device(device or "cpu").type == "cuda"
+    )
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def configure_process() -> None:
+    """Set assay's process-wide numerical state once, at a program's entry point.
+
+    The command line calls it first thing; Python users who train many small models (TMC,
+    Banzhaf, Data-OOB on CPU) should call ``assay.configure_process()`` once at start-up too.
+    Nothing inside ``fit`` changes process state. Today it turns on :func:`flush_denormals`.
+    """
+    flush_denormals()
 
 
 def flush_denormals() -> None:

@@ -33,7 +33,6 @@ from assay.learners.base import (
     TorchLearner,
     TrainingData,
     classes_present,
-    flush_denormals,
 )
 from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
 
@@ -293,7 +292,6 @@ class LogisticRegression(TorchLearner):
     # ---------------------------------------------------------------- fitting
     def fit(self, data: TrainingData, weights: Tensor, init: State | None = None) -> FittedLogistic:
         """Fit one model per row of ``weights`` (B, n); rows with < 2 classes stay untrained."""
-        flush_denormals()
         weights = weights.to(dtype=self.dtype, device=self.device)
         binary = data.n_classes == 2
         present = classes_present(weights, data.onehot)

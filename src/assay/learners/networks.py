@@ -34,7 +34,7 @@ from assay.learners.base import (
     TorchLearner,
     TrainingData,
     classes_present,
-    flush_denormals,
+    scoped_seed,
 )
 
 Tensor = torch.Tensor
@@ -142,7 +142,7 @@ class NetworkClassifier(TorchLearner):
     batch_size : int, optional
         Mini-batch size; ``None`` trains on the full (weighted) set each step. With mini-batches
         each model steps through its own rows only (see the module docstring).
-    random_state : int
+    seed : int
         Seeds the shared initialisation, the mini-batch order and dropout.
     dtype, device : str
     """
@@ -158,7 +158,7 @@ class NetworkClassifier(TorchLearner):
         lr: float = 0.01,
         weight_decay: float = 1e-4,
         batch_size: int | None = None,
-        random_state: int = 0,
+        seed: int = 0,
         dtype: str = "float32",
         device: str = "cpu",
     ) -> None:
@@ -167,7 +167,7 @@ class NetworkClassifier(TorchLearner):
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
-        self.random_state = random_state
+        self.seed = seed
         self._place(dtype, device)
         if epochs < 1 or lr <= 0:
             raise InvalidParameterError(f"epochs must be >= 1 and lr > 0, got {epochs}, {lr}")
@@ -182,7 +182,7 @@ class NetworkClassifier(TorchLearner):
             "lr": self.lr,
             "weight_decay": self.weight_decay,
             "batch_size": self.batch_size,
-            "random_state": self.random_state,
+            "seed": self.seed,
             "dtype": self.dtype_name,
             "device": self.device_name,
         }
@@ -193,8 +193,8 @@ class NetworkClassifier(TorchLearner):
         return int(max(4, min(256, 2**26 // max(1, per_model))))
 
     def _module(self, data: TrainingData) -> nn.Module:
-        torch.manual_seed(self.random_state)
-        module = self.architecture(data.X.shape[1], data.n_classes)
+        with scoped_seed(self.seed, self.device):  # default initialisation draws globally
+            module = self.architecture(data.X.shape[1], data.n_classes)
         return module.to(self.device, self.dtype)
 
     def initial_state(self, data: TrainingData, n_models: int) -> State:
@@ -206,7 +206,6 @@ class NetworkClassifier(TorchLearner):
 
     def fit(self, data: TrainingData, weights: Tensor, init: State | None = None) -> FittedNetworks:
         """Train one network per row of ``weights`` (B, n)."""
-        flush_denormals()
         weights = weights.to(self.dtype).to(self.device)
         B, n = weights.shape
         present = classes_present(weights, data.onehot)
@@ -218,50 +217,50 @@ class NetworkClassifier(TorchLearner):
             k: v.detach().clone().to(self.dtype).requires_grad_(True) for k, v in start.items()
         }
         X = data.X.to(self.dtype)
-        gen = torch.Generator().manual_seed(self.random_state)
-        torch.manual_seed(self.random_state)  # dropout masks
-        size = n if self.batch_size is None else min(self.batch_size, n)
+        gen = torch.Generator().manual_seed(self.seed)
+        with scoped_seed(self.seed, self.device):  # dropout masks: the global stream, scoped
+            size = n if self.batch_size is None else min(self.batch_size, n)
 
-        def one(p: State, b: State, x: Tensor) -> Tensor:
-            return functional_call(module, (p, b), (x,))
+            def one(p: State, b: State, x: Tensor) -> Tensor:
+                return functional_call(module, (p, b), (x,))
 
-        train_w = weights * trained[:, None]
-        if size >= n:  # full batch: every model steps every time; torch's Adam is exact
-            opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
-            forward = vmap(one, in_dims=(0, 0, None), randomness="different")
+            train_w = weights * trained[:, None]
+            if size >= n:  # full batch: every model steps every time; torch's Adam is exact
+                opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
+                forward = vmap(one, in_dims=(0, 0, None), randomness="different")
+                for _ in range(self.epochs):
+                    logits = forward(params, buffers, X)  # (B, n, K)
+                    loss = _weighted_ce(logits, data.y.expand(B, n), train_w)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                final = {k: v.detach() for k, v in params.items()}
+                return FittedNetworks(module, final, buffers, trained, present, None)
+            forward_own = vmap(one, in_dims=(0, 0, 0), randomness="different")
+            selected = train_w > 0
+            counts = selected.sum(1)  # (B,)
+            moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+            steps = torch.zeros(B, dtype=torch.long, device=self.device)
             for _ in range(self.epochs):
-                logits = forward(params, buffers, X)  # (B, n, K)
-                loss = _weighted_ce(logits, data.y.expand(B, n), train_w)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                keys = torch.rand(n, generator=gen, dtype=torch.float64).to(self.device)
+                # each model's selected rows first, in key order; unselected rows after them
+                order = torch.argsort(torch.where(selected, keys, keys + 2.0), dim=1)
+                for start_i in range(0, int(counts.max()), size):
+                    idx = order[:, start_i : start_i + size]  # (B, m)
+                    inside = torch.arange(start_i, start_i + idx.shape[1], device=self.device)
+                    w = torch.gather(train_w, 1, idx) * (inside[None, :] < counts[:, None])
+                    active = w.sum(1) > 0
+                    logits = forward_own(params, buffers, X[idx])  # (B, m, K)
+                    loss = _weighted_ce(logits, data.y[idx], w)
+                    grads = torch.autograd.grad(loss, list(params.values()))
+                    steps += active
+                    with torch.no_grad():
+                        for (key, p), g in zip(params.items(), grads, strict=True):
+                            _masked_adam_step(
+                                p, g, *moments[key], steps, active, self.lr, self.weight_decay
+                            )
             final = {k: v.detach() for k, v in params.items()}
-            return FittedNetworks(module, final, buffers, trained, present, None)
-        forward_own = vmap(one, in_dims=(0, 0, 0), randomness="different")
-        selected = train_w > 0
-        counts = selected.sum(1)  # (B,)
-        moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
-        steps = torch.zeros(B, dtype=torch.long, device=self.device)
-        for _ in range(self.epochs):
-            keys = torch.rand(n, generator=gen, dtype=torch.float64).to(self.device)
-            # each model's selected rows first, in key order; unselected rows after them
-            order = torch.argsort(torch.where(selected, keys, keys + 2.0), dim=1)
-            for start_i in range(0, int(counts.max()), size):
-                idx = order[:, start_i : start_i + size]  # (B, m)
-                inside = torch.arange(start_i, start_i + idx.shape[1], device=self.device)
-                w = torch.gather(train_w, 1, idx) * (inside[None, :] < counts[:, None])
-                active = w.sum(1) > 0
-                logits = forward_own(params, buffers, X[idx])  # (B, m, K)
-                loss = _weighted_ce(logits, data.y[idx], w)
-                grads = torch.autograd.grad(loss, list(params.values()))
-                steps += active
-                with torch.no_grad():
-                    for (key, p), g in zip(params.items(), grads, strict=True):
-                        _masked_adam_step(
-                            p, g, *moments[key], steps, active, self.lr, self.weight_decay
-                        )
-        final = {k: v.detach() for k, v in params.items()}
-        return FittedNetworks(module, final, buffers, trained, present, steps)
+            return FittedNetworks(module, final, buffers, trained, present, steps)
 
 
 def _weighted_ce(logits: Tensor, y: Tensor, w: Tensor) -> Tensor:

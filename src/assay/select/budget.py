@@ -2,11 +2,15 @@
 
 :func:`select_subset` is the one function that turns values into data:
 
-- ``strategy="top"`` / ``"bottom"``: the ``budget`` highest / lowest values (a fraction in (0, 1)
-  means that share of the points);
+- ``strategy="top"`` (alias ``"keep"``) / ``"bottom"`` (alias ``"suspect"``): the ``budget``
+  points most worth keeping / most suspect by the result's declared direction (the highest /
+  lowest values of a higher-is-better result, the lowest / highest scores of a higher-is-suspect
+  one such as loss or EL2N; see :mod:`assay.result`). A fraction in (0, 1) means that share of the
+  points. NaN values (points without an estimate) are chosen last by either end;
 - ``strategy="sample"``: ``budget`` i.i.d. draws with probability proportional to the
   (non-negative) values, each weighted ``1 / (budget p)`` (importance sampling; duplicates merged,
-  their weights summed), so the weighted subset's sums estimate the full data's without bias;
+  their weights summed), so the weighted subset's sums estimate the full data's without bias
+  (literal values, whatever the direction; NaN values get probability 0);
 - ``balance="class"`` / ``"cluster"`` with ``groups``: the budget is split across groups first
   (proportionally to group size, by largest remainders, or equally), then each group's share is
   chosen by the strategy; ``reweight=True`` weights each chosen point by (group size / chosen in
@@ -32,7 +36,8 @@ from assay.clustering import group_quotas
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.result import ValuationResult, _json_safe, atomic_write_bytes, sidecar_path
 
-STRATEGIES = ("top", "bottom", "sample")
+STRATEGIES = ("top", "bottom", "sample", "keep", "suspect")
+_ALIASES = {"keep": "top", "suspect": "bottom"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,13 +129,22 @@ def budget_count(budget: float, n: int) -> int:
 
 
 def _choose(
-    values: NDArray[np.float64], m: int, strategy: str, rng: np.random.Generator
+    values: NDArray[np.float64],
+    m: int,
+    strategy: str,
+    rng: np.random.Generator,
+    suspicion: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Positions (within ``values``) and weights of ``m`` chosen by ``strategy``."""
+    """Positions (within ``values``) and weights of ``m`` chosen by ``strategy``.
+
+    ``suspicion`` (higher = more suspect; default ``-values``) orders ``top`` and ``bottom``.
+    """
+    susp = -values if suspicion is None else suspicion
     if strategy == "top":
-        return np.argsort(-values, kind="stable")[:m], np.ones(m)
+        return np.argsort(susp, kind="stable")[:m], np.ones(m)
     if strategy == "bottom":
-        return np.argsort(values, kind="stable")[:m], np.ones(m)
+        return np.argsort(-susp, kind="stable")[:m], np.ones(m)
+    values = np.where(np.isnan(values), 0.0, values)
     if (values < 0).any():
         raise InvalidDataError(
             f"strategy='sample' needs non-negative values, got {values.min():.4g}; "
@@ -159,10 +173,12 @@ def select_subset(
     Parameters
     ----------
     values : ValuationResult
-        Higher = more valuable (the convention of every assay method).
+        Its declared direction says which end ``top`` (keep) and ``bottom`` (suspect) take.
     budget : int or float
         Points to select (or, in (0, 1), the fraction of points); draws for ``"sample"``.
-    strategy : {"top", "bottom", "sample"}
+    strategy : {"top", "bottom", "sample", "keep", "suspect"}
+        ``top`` / ``keep``: the points most worth keeping; ``bottom`` / ``suspect``: the most
+        suspect; ``sample``: proportional to the (non-negative) values. NaN values come last.
     balance : {None, "class", "cluster"}
         Split the budget across ``groups`` (class labels or cluster ids, aligned with ``values``).
     groups : array-like (n,), optional
@@ -190,12 +206,14 @@ def select_subset(
         raise InvalidParameterError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if balance not in (None, "class", "cluster"):
         raise InvalidParameterError(f"balance must be None, 'class' or 'cluster', got {balance!r}")
+    requested, strategy = strategy, _ALIASES.get(strategy, strategy)
     v = np.asarray(values.values, np.float64)
-    if np.isnan(v).any():
-        raise InvalidDataError(f"values has {int(np.isnan(v).sum())} NaN entries")
+    if np.isinf(v).any():
+        raise InvalidDataError(f"values has {int(np.isinf(v).sum())} infinite entries")
+    susp = values.suspicion
     rng = np.random.default_rng(seed)
     if balance is None:
-        pos, w = _choose(v, m, strategy, rng)
+        pos, w = _choose(v, m, strategy, rng, susp)
     else:
         if groups is None:
             raise InvalidParameterError(f"balance={balance!r} needs groups (labels or clusters)")
@@ -207,7 +225,7 @@ def select_subset(
             if share == 0:
                 continue
             members = np.flatnonzero(g == label)
-            p, w = _choose(v[members], share, strategy, rng)
+            p, w = _choose(v[members], share, strategy, rng, susp[members])
             if reweight:
                 w = w * (len(members) / (w.sum() if strategy == "sample" else share))
             parts_p.append(members[p])
@@ -216,7 +234,8 @@ def select_subset(
     params = {
         "source": values.method,
         "budget": m,
-        "strategy": strategy,
+        "strategy": requested,
+        "direction": values.direction,
         "balance": balance,
         "quota": quota if balance else None,
         "reweight": reweight,

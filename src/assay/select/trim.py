@@ -1,10 +1,11 @@
-"""Data trimming (the seed's Algorithm 3): remove the b lowest-valued training points, retrain.
+"""Data trimming (the seed's Algorithm 3): remove the b most suspect training points, retrain.
 
-Values follow assay's convention (higher = more valuable), so trimming by FI^util (whose value is
-``-FI``) removes the highest-FI points, and trimming by IV removes the most negative ones, as each
-paper does. Every retraining of a trimming experiment (each method at each budget, the random
-baseline's repetitions) is one row of a mask matrix scored by one batched
-:class:`~assay.utility.Utility` call.
+The suspects are read from each result's declared direction (:mod:`assay.result`): the lowest
+values of a higher-is-better result, the highest scores of a higher-is-suspect one (loss, EL2N).
+Trimming by FI^util (whose value is ``-FI``) removes the highest-FI points, and trimming by IV
+removes the most negative ones, as each paper does. Every retraining of a trimming experiment
+(each method at each budget, the random baseline's repetitions) is one row of a mask matrix scored
+by one batched :class:`~assay.utility.Utility` call.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def check_budgets(budgets: int | Sequence[int], n: int) -> list[int]:
 
 
 def removal_order(values: ValuationResult, train: Dataset) -> NDArray[np.int64]:
-    """Positions of ``train`` from the lowest value (removed first) to the highest (stable)."""
+    """Positions of ``train`` from the most suspect (removed first) to the keepers (stable).
+
+    NaN values (points without an estimate) come last: they are removed only after every scored
+    point.
+    """
     pos = values.positions_of(train.ids)
-    return np.argsort(values.values[pos], kind="stable").astype(np.int64)
+    return values.take(pos).suspect_order()
 
 
 def trimming_masks(order: NDArray[np.int64], budgets: Sequence[int]) -> NDArray[np.bool_]:
@@ -80,7 +85,7 @@ def trimming_curves(
     seed: int = 0,
     scorer: str = "accuracy",
 ) -> pd.DataFrame:
-    """Test score after removing the lowest-valued ``b`` points, for every method and budget.
+    """Test score after removing the ``b`` most suspect points, for every method and budget.
 
     Returns one row per (method, budget): ``method, budget, score, std`` (``std`` over the random
     baseline's ``random_repeats`` seeded orders; 0 for valuations). An order named ``"random"`` is
@@ -141,7 +146,7 @@ def trim(
     random_repeats: int = 5,
     seed: int = 0,
 ) -> TrimResult:
-    """Algorithm 3: value ``train`` against ``valid``, remove the lowest-valued points, retrain.
+    """Algorithm 3: value ``train`` against ``valid``, remove the most suspect points, retrain.
 
     Parameters
     ----------

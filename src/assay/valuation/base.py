@@ -11,6 +11,7 @@ exactly the samples an uninterrupted run draws, and returns the same numbers.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -18,14 +19,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from assay.errors import InvalidParameterError
 from assay.parallel import task_rng
-from assay.result import ValuationResult, atomic_write_bytes
+from assay.result import DIRECTIONS, HIGHER_IS_BETTER, ValuationResult, atomic_write_bytes
 from assay.valuation.stopping import MaxSamples, Status, StoppingRule
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,30 @@ def player_ids(game: Game) -> NDArray[Any]:
     """Ids of the players: the training set's ids for a utility, positions otherwise."""
     train = getattr(game, "train", None)
     return np.asarray(train.ids) if train is not None else np.arange(game.n_players)
+
+
+def check_game(game: Any, method: str) -> Game:
+    """``game`` if it is a game (``n_players``, callable), else :class:`InvalidParameterError`."""
+    n = getattr(game, "n_players", None)
+    if not callable(game) or not isinstance(n, int | np.integer) or isinstance(n, bool):
+        raise InvalidParameterError(
+            f"{method} values the players of a game (a Utility, or an object with n_players and "
+            f"__call__(masks)); got {type(game).__name__}"
+        )
+    if n < 1:
+        raise InvalidParameterError(f"{method}: the game has {n} players")
+    return game
+
+
+def check_utility(game: Any, method: str) -> Any:
+    """``game`` if it is a utility (learner, training and validation data), else an error."""
+    missing = [a for a in ("learner", "train", "valid") if getattr(game, a, None) is None]
+    if missing:
+        raise InvalidParameterError(
+            f"{method} needs a Utility (a learner with training and validation data), got "
+            f"{type(game).__name__} (no {', '.join(missing)})"
+        )
+    return game
 
 
 def game_key(game: Game) -> str:
@@ -106,20 +131,79 @@ class RunningMoments:
 
 
 class ValuationMethod(ABC):
-    """A valuation method: ``__init__`` stores parameters, ``fit(game)`` returns the values."""
+    """A valuation method: ``__init__`` stores parameters, ``fit(utility)`` returns the values.
+
+    The contract every registered method keeps (tested over the whole registry by
+    ``tests/test_method_contract.py``):
+
+    - ``fit(utility) -> ValuationResult``, one positional argument; extra inputs (embeddings, a
+      target set) are ``__init__`` parameters. Input a method cannot value raises an
+      :class:`~assay.errors.AssayError` naming what it needs.
+    - ``direction`` (class attribute) declares which end of the values is suspect; the result
+      carries it (see :mod:`assay.result`).
+    - scikit-learn's parameter rule: ``__init__`` stores every argument under its own name, so
+      :meth:`get_params` reads them by the signature and :meth:`set_params` (which re-runs
+      ``__init__``'s validation) and :meth:`clone` rebuild an equal method.
+    - the seed parameter is called ``seed``.
+    """
 
     name: str = "method"
+    direction: ClassVar[str] = HIGHER_IS_BETTER
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.direction not in DIRECTIONS:
+            raise TypeError(f"{cls.__name__}.direction must be one of {DIRECTIONS}")
 
     @abstractmethod
     def fit(self, game: Game) -> ValuationResult:
         """Value every player of ``game``."""
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind not in kinds]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The ``__init__`` parameters by name (``deep`` is accepted for scikit-learn parity)."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any) -> ValuationMethod:
+        """Change parameters in place (validated as ``__init__`` validates them); returns self.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a name that is not a parameter of this method, or a value ``__init__`` refuses.
+        """
+        names = self._param_names()
+        bad = sorted(set(params) - set(names))
+        if bad:
+            raise InvalidParameterError(
+                f"{type(self).__name__} has no parameter {', '.join(map(repr, bad))}; "
+                f"its parameters are {names}"
+            )
+        merged = {**self.get_params(), **params}
+        try:
+            type(self).__init__(self, **merged)
+        except TypeError as exc:
+            raise InvalidParameterError(f"bad parameters for {type(self).__name__}: {exc}") from exc
+        return self
+
+    def clone(self) -> ValuationMethod:
+        """A new, unfitted method with the same parameters."""
+        return type(self)(**self.get_params())
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def _short(v: Any) -> str:
+    """``repr`` of a parameter, arrays shortened to their shape."""
+    shape = getattr(v, "shape", None)
+    return f"<array {tuple(shape)}>" if shape is not None else repr(v)
 
 
 @dataclass
@@ -192,7 +276,7 @@ class SamplingValuation(ValuationMethod):
 
     # ---------------------------------------------------------------- the loop
     def fit(self, game: Game) -> ValuationResult:
-        n = game.n_players
+        n = check_game(game, self.name).n_players
         moments = {a: RunningMoments(n) for a in self.accumulators}
         state = RoundState()
         ident = self._identity(game)
@@ -231,7 +315,9 @@ class SamplingValuation(ValuationMethod):
             "seconds": round(state.seconds, 4),
             "stop": self.stop.describe(),
         }
-        return ValuationResult(player_ids(game), values, stderr, counts, self.name, params)
+        return ValuationResult(
+            player_ids(game), values, stderr, counts, self.name, params, self.direction
+        )
 
     def _bar(self, initial: int) -> Any:
         if not self.progress:

@@ -3,16 +3,24 @@
 ``B`` bootstrap samples are drawn as multinomial counts and passed to the learner as sample
 weights, so a whole round of bagged models is one batched fit. A point's value is the mean, over
 the models whose bootstrap missed it, of 1[model predicts its label]; low values flag label noise.
+
+A point that no bootstrap ever left out has no estimate: its value is NaN with count 0 (and a
+warning says how many), not 0, the worst score. NaN values come last in every ordering of a
+:class:`~assay.result.ValuationResult` (never flagged, never kept first); give more models (a larger
+``stop``) or a smaller ``sample_fraction`` to estimate them.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
 
 from assay.errors import InvalidParameterError
+from assay.result import ValuationResult
 from assay.utility.utility import Utility
-from assay.valuation.base import Game, RunningMoments, SamplingValuation
+from assay.valuation.base import Estimate, Game, RunningMoments, SamplingValuation
 from assay.valuation.stopping import StoppingRule
 
 
@@ -51,6 +59,24 @@ class DataOOB(SamplingValuation):
                 f"sample_fraction must lie in (0, 1], got {sample_fraction}"
             )
         self.sample_fraction = sample_fraction
+
+    def _values(self, moments: dict[str, RunningMoments]) -> Estimate:
+        values, stderr, counts = super()._values(moments)
+        never = counts == 0
+        return np.where(never, np.nan, values), np.where(never, np.nan, stderr), counts
+
+    def fit(self, game: Game) -> ValuationResult:
+        result = super().fit(game)
+        never = int((result.counts == 0).sum())
+        if never:
+            warnings.warn(
+                f"data-oob: {never} of {len(result)} points were never out of bag in "
+                f"{result.params.get('samples')} bootstrap models; their value is NaN (count 0). "
+                "Use more models or a smaller sample_fraction",
+                UserWarning,
+                stacklevel=2,
+            )
+        return result
 
     def method_params(self) -> dict[str, object]:
         return {**super().method_params(), "sample_fraction": self.sample_fraction}

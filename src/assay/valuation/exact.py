@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from assay.errors import InvalidParameterError
 from assay.result import ValuationResult
-from assay.valuation.base import Game, ValuationMethod, player_ids
+from assay.valuation.base import Game, ValuationMethod, check_game, player_ids
 from assay.valuation.semivalues import banzhaf_weights, beta_weights, shapley_weights
 
 
@@ -81,7 +81,7 @@ class ExactSemivalue(ValuationMethod):
         return beta_weights(n, self.alpha, self.beta)
 
     def fit(self, game: Game) -> ValuationResult:
-        n = game.n_players
+        n = check_game(game, self.name).n_players
         if n > self.max_players:
             raise InvalidParameterError(
                 f"exact enumeration needs 2^{n} models; "

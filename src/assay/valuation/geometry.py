@@ -34,6 +34,11 @@ from assay.valuation.base import ValuationMethod
 
 def embeddings_of(game: Any, embeddings: ArrayLike | None = None) -> tuple[NDArray[Any], Any]:
     """(embedding matrix, ids) of a Utility's players, a Dataset's rows, or a matrix's rows."""
+    if not (hasattr(game, "train") or hasattr(game, "X") or isinstance(game, np.ndarray | list)):
+        raise InvalidParameterError(
+            "geometry methods value the training points of a Utility (or a Dataset, or an "
+            f"embedding matrix); got {type(game).__name__}"
+        )
     train = getattr(game, "train", game)
     ids = getattr(train, "ids", None)
     if embeddings is not None:
@@ -115,9 +120,6 @@ class KCenter(ValuationMethod):
         self.embeddings = embeddings
         self.seed = seed
 
-    def get_params(self) -> dict[str, Any]:
-        return {"k": self.k, "seed": self.seed}
-
     def fit(self, game: Any) -> ValuationResult:
         t0 = time.perf_counter()
         E, ids = embeddings_of(game, self.embeddings)
@@ -169,9 +171,6 @@ class NearestDistance(ValuationMethod):
         self.q, self.max_reference, self.chunk = q, max_reference, chunk
         self.embeddings = embeddings
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        return {"q": self.q, "max_reference": self.max_reference, "seed": self.seed}
 
     def fit(self, game: Any) -> ValuationResult:
         E, ids = embeddings_of(game, self.embeddings)
@@ -235,15 +234,6 @@ class Representativeness(ValuationMethod):
             raise InvalidParameterError(f"by must be 'closeness' or 'mass', got {by!r}")
         self.n_clusters, self.by, self.normalise = n_clusters, by, normalise
         self.backend, self.embeddings, self.seed = backend, embeddings, seed
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "n_clusters": self.n_clusters,
-            "by": self.by,
-            "normalise": self.normalise,
-            "backend": self.backend,
-            "seed": self.seed,
-        }
 
     def fit(self, game: Any) -> ValuationResult:
         from assay.clustering import kmeans

@@ -20,7 +20,8 @@
   matrix. ``dim=None`` computes the exact cosine in the full parameter space. Unlike LESS, plain
   (not Adam-preconditioned) gradients are used and there is one target set.
 
-Higher value = larger gradient (GraNd) / better aligned with the target (matching).
+GraNd's value is the natural norm, higher = harder (``higher-is-suspect``); gradient matching's is
+the cosine, higher = better aligned with the target (``higher-is-better``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from numpy.typing import NDArray
 from torch.func import jvp, vmap
 
 from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
+from assay.result import HIGHER_IS_SUSPECT, ValuationResult
 from assay.second_order.derivatives import (
     LogitFn,
     Params,
@@ -272,10 +273,8 @@ class _GradientValuation(ValuationMethod):
             if bool(fitted.trained[b])
         ]
         S = torch.stack(rows).to(torch.float64) if rows else torch.empty(0, game.train.n)
-        return ensemble_result(game, S, self.name, {**self.get_params(), "epochs": epochs}, t0)
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "target"}
+        params = {k: v for k, v in self.get_params().items() if k != "target"}
+        return ensemble_result(game, S, self.name, {**params, "epochs": epochs}, t0, self.direction)
 
 
 class GraNd(_GradientValuation):
@@ -293,6 +292,7 @@ class GraNd(_GradientValuation):
     """
 
     name = "grand"
+    direction = HIGHER_IS_SUSPECT
     early = True
 
     def _per_model(self, game: Any, logits: LogitFn, params: Params) -> Tensor:
@@ -325,9 +325,15 @@ class GradientMatching(_GradientValuation):
         dim: int | None = 256,
         kind: str = "rademacher",
         method: str = "vmap",
-        **ensemble: Any,
+        n_models: int | None = None,
+        epochs: int | None = None,
+        bootstrap: bool | None = None,
+        seed: int = 0,
+        chunk: int = 256,
     ) -> None:
-        super().__init__(**ensemble)
+        super().__init__(
+            n_models=n_models, epochs=epochs, bootstrap=bootstrap, seed=seed, chunk=chunk
+        )
         if dim is not None and dim < 1:
             raise InvalidParameterError(f"dim must be >= 1 or None, got {dim}")
         self.target, self.dim, self.kind, self.method = target, dim, kind, method

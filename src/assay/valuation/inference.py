@@ -3,21 +3,26 @@
 B models are trained **at once** by the batched learner (one ``fit`` with a (B, n) weight
 matrix): networks from B different seeded initialisations, other learners (convex, so identical
 from any start) on B Poisson(1) bootstrap weightings. Each model scores every training point from
-its predicted probabilities, and the value is the mean over the models (stderr across them):
+its predicted probabilities, and the value is the mean over the models (stderr across them). The
+value is the natural score, never negated; each method declares its direction
+(:mod:`assay.result`):
 
-======================  ===========================================  ========================
-score                   per model                                    value (higher = ...)
-======================  ===========================================  ========================
-``loss``                ``-log p_y``                                 harder
-``margin``              ``p_(1) - p_(2)`` (top two, label-free)      negated: less certain
-``entropy``             ``-sum_c p_c log p_c``                       more uncertain
-``confidence``          ``p_y`` (probability of the true class)      negated: less confident
-``el2n``                ``||p - onehot(y)||_2`` (Paul et al. 2021)   harder
-======================  ===========================================  ========================
+======================  ===========================================  ==================
+score                   per model                                    direction
+======================  ===========================================  ==================
+``loss``                ``-log p_y``                                 higher-is-suspect
+``margin``              ``p_(1) - p_(2)`` (top two, label-free)      higher-is-better
+``entropy``             ``-sum_c p_c log p_c``                       higher-is-suspect
+``confidence``          ``p_y`` (probability of the true class)      higher-is-better
+``el2n``                ``||p - onehot(y)||_2`` (Paul et al. 2021)   higher-is-suspect
+======================  ===========================================  ==================
 
-So ``highest(k)`` keeps the hard / informative points (data pruning, active learning) and
-``lowest(k)`` the easy, typical ones. EL2N (and GraNd in :mod:`assay.valuation.gradient`) use
-*early-training* models by default: a network learner is trained for 10% of its epochs.
+So ``suspects(k)`` are the hard, uncertain or likely mislabelled points and ``keepers(k)`` the
+easy, typical ones, whichever score is used; ``highest(k)`` / ``lowest(k)`` stay literal (the
+highest-loss points are ``highest(k)``, the hard examples data pruning keeps).
+
+EL2N (and GraNd in :mod:`assay.valuation.gradient`) use *early-training* models by default: a
+network learner is trained for 10% of its epochs.
 """
 
 from __future__ import annotations
@@ -34,12 +39,19 @@ from numpy.typing import ArrayLike, NDArray
 from assay.errors import InvalidParameterError
 from assay.learners.base import FittedModels, TrainingData
 from assay.learners.networks import NetworkClassifier
-from assay.result import ValuationResult
-from assay.valuation.base import ValuationMethod
+from assay.result import HIGHER_IS_BETTER, HIGHER_IS_SUSPECT, ValuationResult
+from assay.valuation.base import ValuationMethod, check_utility
 
 Tensor = torch.Tensor
 SCORES = ("loss", "margin", "entropy", "confidence", "el2n")
-SIGN = {"loss": 1.0, "margin": -1.0, "entropy": 1.0, "confidence": -1.0, "el2n": 1.0}
+DIRECTION = {
+    "loss": HIGHER_IS_SUSPECT,
+    "margin": HIGHER_IS_BETTER,
+    "entropy": HIGHER_IS_SUSPECT,
+    "confidence": HIGHER_IS_BETTER,
+    "el2n": HIGHER_IS_SUSPECT,
+}
+"""The declared direction of each score's natural value."""
 
 
 def point_scores(proba: Tensor, y: Tensor, score: str) -> Tensor:
@@ -93,7 +105,7 @@ def train_ensemble(
         parts = []
         for b in range(n_models):
             twin = copy.copy(learner)
-            twin.random_state = int(learner.random_state) + seed * 10_007 + b
+            twin.seed = int(learner.seed) + seed * 10_007 + b
             parts.append(twin.initial_state(data, 1))
         init = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     return learner.fit(data, W, init)
@@ -174,7 +186,8 @@ def fit_ensemble(
     ``n_models`` defaults to 10 for early-training scores, else 1; ``epochs`` to
     :func:`default_epochs`.
     """
-    if not hasattr(game, "learner") or not hasattr(game, "train_data"):
+    check_utility(game, name)
+    if not hasattr(game, "train_data"):
         raise InvalidParameterError(f"{name} needs a Utility (a learner and train data)")
     B = n_models or (10 if early else 1)
     epochs = epochs if epochs is not None else default_epochs(game.learner, early)
@@ -183,7 +196,12 @@ def fit_ensemble(
 
 
 def ensemble_result(
-    game: Any, S: Tensor, method: str, params: dict[str, Any], start: float
+    game: Any,
+    S: Tensor,
+    method: str,
+    params: dict[str, Any],
+    start: float,
+    direction: str = HIGHER_IS_BETTER,
 ) -> ValuationResult:
     """Values = mean over the trained models' scores S (B, n), with their standard error."""
     B = S.shape[0]
@@ -198,6 +216,7 @@ def ensemble_result(
         np.full(len(values), B),
         method,
         {**params, "n_models": B, "seconds": time.perf_counter() - start},
+        direction,
     )
 
 
@@ -217,6 +236,7 @@ class InferenceScore(ValuationMethod):
     """
 
     name = "inference"
+    direction = HIGHER_IS_SUSPECT
     default_score: ClassVar[str] = "el2n"
 
     def __init__(
@@ -248,46 +268,49 @@ class InferenceScore(ValuationMethod):
             seed=self.seed,
         )
         data = game.train_data
-        S = ensemble_scores(fitted, data.X, data.y, self.score) * SIGN[self.score]
-        params = {
-            "score": self.score,
-            "sign": SIGN[self.score],
-            "epochs": epochs,
-            "seed": self.seed,
-        }
-        return ensemble_result(game, S, self.score, params, t0)
+        S = ensemble_scores(fitted, data.X, data.y, self.score)
+        params = {"score": self.score, "epochs": epochs, "seed": self.seed}
+        return ensemble_result(game, S, self.score, params, t0, DIRECTION[self.score])
 
 
 class LossScore(InferenceScore):
-    """Cross-entropy loss of each point (higher = harder)."""
+    """Cross-entropy loss of each point (higher = harder: higher-is-suspect)."""
 
     name = "loss"
+    direction = HIGHER_IS_SUSPECT
     default_score = "loss"
 
 
 class MarginScore(InferenceScore):
-    """Negated top-two probability margin (higher = less certain)."""
+    """Top-two probability margin (higher = more certain: higher-is-better)."""
 
     name = "margin"
+    direction = HIGHER_IS_BETTER
     default_score = "margin"
 
 
 class EntropyScore(InferenceScore):
-    """Predictive entropy (higher = more uncertain)."""
+    """Predictive entropy (higher = more uncertain: higher-is-suspect)."""
 
     name = "entropy"
+    direction = HIGHER_IS_SUSPECT
     default_score = "entropy"
 
 
 class ConfidenceScore(InferenceScore):
-    """Negated probability of the true class (higher = less confident)."""
+    """Probability of the true class (higher = more confident: higher-is-better)."""
 
     name = "confidence"
+    direction = HIGHER_IS_BETTER
     default_score = "confidence"
 
 
 class EL2N(InferenceScore):
-    """EL2N (Paul et al., NeurIPS 2021): mean ||p - onehot(y)|| over early-trained models."""
+    """EL2N (Paul et al., NeurIPS 2021): mean ||p - onehot(y)|| over early-trained models.
+
+    Higher = harder (higher-is-suspect).
+    """
 
     name = "el2n"
+    direction = HIGHER_IS_SUSPECT
     default_score = "el2n"

@@ -94,6 +94,11 @@ class KNNShapley(ValuationMethod):
         self.k = k
 
     def fit(self, game: Any) -> ValuationResult:
-        train, valid = game.train, game.valid
+        train, valid = getattr(game, "train", None), getattr(game, "valid", None)
+        if train is None or valid is None:
+            raise InvalidParameterError(
+                "knn-shapley needs a Utility (or an object with train and valid datasets), "
+                f"got {type(game).__name__}"
+            )
         values = knn_shapley_values(train, valid, self.k)
         return ValuationResult.exact(train.ids, values, self.name, k=self.k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from assay.result import ValuationResult
-from assay.valuation.base import Game, ValuationMethod, player_ids
+from assay.valuation.base import Game, ValuationMethod, check_game, player_ids
 
 
 class LeaveOneOut(ValuationMethod):
@@ -14,7 +14,7 @@ class LeaveOneOut(ValuationMethod):
     name = "loo"
 
     def fit(self, game: Game) -> ValuationResult:
-        n = game.n_players
+        n = check_game(game, self.name).n_players
         masks = ~np.eye(n + 1, n, dtype=bool)  # row i drops player i; row n is the full set
         u = np.asarray(game(masks), dtype=np.float64)
         return ValuationResult.exact(
