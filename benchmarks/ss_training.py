@@ -90,8 +90,8 @@ def strategies(
     smp = sampler.fit(E, loss_oracle(M, data.X, data.y), keep=warm, groups=pool.y)
     out["sensitivity (weighted)"] = (smp.positions, smp.weights)
     out["sensitivity (unweighted)"] = (smp.positions, np.ones(len(smp)))
-    values = ValuationResult.exact(np.arange(pool.n), el2n, "el2n")
-    for name, strategy in (("hardest", "top"), ("easiest", "bottom")):
+    values = ValuationResult.exact(np.arange(pool.n), el2n, "el2n", direction="higher-is-suspect")
+    for name, strategy in (("hardest", "suspect"), ("easiest", "keep")):
         sub = select_subset(values, B, strategy=strategy, balance="class", groups=pool.y)
         out[f"el2n ({name})"] = (sub.positions, sub.weights)
     return out

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from assay.errors import InvalidParameterError
+from assay.learners.base import scoped_seed
 
 KINDS = ("mlp", "cnn")
 
@@ -103,6 +104,5 @@ def build_explainer(config: dict[str, Any], seed: int = 0) -> ExplainerNet:
         channels=tuple(config["channels"]),
         image_shape=None if config.get("image_shape") is None else tuple(config["image_shape"]),
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with scoped_seed(seed):  # default initialisation draws globally: seeded for this block only
         return ExplainerNet(config).float()

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from assay.data.dataset import Dataset
 from assay.errors import InvalidParameterError, unknown_name
-from assay.learners.base import BatchLearner, FittedModels
+from assay.learners.base import BatchLearner, FittedModels, scoped_seed
 from assay.learners.logistic import LogisticRegression
 from assay.learners.networks import FittedNetworks
 from assay.second_order.differentiable import differentiable
@@ -146,10 +146,9 @@ class BALDAcquisition(Acquisition):
                 )
             fn, params = state.fitted.functional(0)
             X = torch.tensor(state.pool_X, dtype=state.learner.dtype, device=state.learner.device)
-            torch.manual_seed(seed)
             module.train()
-            try:
-                with torch.no_grad():
+            try:  # MC dropout draws from the global stream: seeded for this block only
+                with torch.no_grad(), scoped_seed(seed, state.learner.device):
                     out = [torch.softmax(fn(params, X), -1) for _ in range(self.samples)]
             finally:
                 module.eval()
