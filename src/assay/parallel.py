@@ -10,12 +10,15 @@ backend, so one seed gives identical numbers in-process, with joblib and with Ra
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from assay.errors import MissingDependencyError, unknown_name
+from assay.errors import InvalidParameterError, MissingDependencyError, unknown_name
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,7 +50,9 @@ def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], *, n_jobs: int | None = 
     """``[fn(t) for t in tasks]``, spread by joblib under the active ``parallel_config``.
 
     With no active configuration and ``n_jobs`` in (None, 1), tasks run in this process without
-    joblib's overhead. Results come back in task order.
+    joblib's overhead. Under the Ray backend each task is a Ray task with ``max_retries``
+    (:data:`RAY_TASK_RETRIES`), so a task lost with a dead worker node is rerun by Ray elsewhere.
+    Results come back in task order.
     """
     from joblib import Parallel, delayed
     from joblib.parallel import get_active_backend
@@ -56,32 +61,94 @@ def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], *, n_jobs: int | None = 
     configured = type(backend).__name__ != "SequentialBackend" or active_jobs not in (None, 1)
     if len(tasks) <= 1 or (not configured and n_jobs in (None, 1)):
         return [fn(t) for t in tasks]
+    if type(backend).__name__ == "RayBackend":
+        return _ray_map(fn, tasks)
     return list(Parallel(n_jobs=n_jobs)(delayed(fn)(t) for t in tasks))
 
 
+RAY_TASK_RETRIES = 3
+"""How often Ray reruns a task whose worker died (node lost, process killed)."""
+
+
+def _call(fn: Callable[[T], R], task: T) -> R:
+    return fn(task)
+
+
+def _ray_map(fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+    """Tasks as Ray tasks (one CPU each, retried by Ray on worker failure), in task order."""
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(_call)
+    fn_ref = ray.put(fn)
+    return list(ray.get([remote.remote(fn_ref, t) for t in tasks]))
+
+
 @contextlib.contextmanager
-def backend(name: str = "sequential", n_jobs: int | None = None) -> Iterator[None]:
+def backend(
+    name: str = "sequential", n_jobs: int | None = None, *, address: str | None = None
+) -> Iterator[None]:
     """Run work on a backend: ``sequential``, ``loky`` (processes), ``threading`` or ``ray``.
 
-    ``ray`` starts a local Ray runtime with ``ray.init()`` when none is running (install the
-    ``assay[ray]`` extra) and routes joblib through ``ray.util.joblib``.
+    ``ray`` connects to the cluster at ``address`` (``HOST:PORT`` of a head started with
+    ``ray start --head``; also read from ``RAY_ADDRESS``), or starts a local Ray runtime when
+    neither is given and none is running (install the ``assay[ray]`` extra). Work is spread over
+    every node of the cluster; see :func:`map_tasks` for retries.
     """
     from joblib import parallel_config
 
     if name not in BACKENDS:
         raise unknown_name("backend", name, BACKENDS)
+    if address is not None and name != "ray":
+        raise InvalidParameterError(f"an address is only used by the ray backend, not {name!r}")
     if name == "ray":
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address is not None:
+            _use_cluster_token()
         try:
             import ray
             from ray.util.joblib import register_ray
         except ImportError as exc:
             raise MissingDependencyError("the ray backend needs: pip install 'assay[ray]'") from exc
         if not ray.is_initialized():
-            ray.init(num_cpus=n_jobs, include_dashboard=False, log_to_driver=False)
+            _ray_init(ray, address, n_jobs)
         register_ray()
     jobs = 1 if name == "sequential" else (n_jobs if n_jobs is not None else -1)
     with parallel_config(backend=name if name != "sequential" else "sequential", n_jobs=jobs):
         yield
+
+
+def _use_cluster_token() -> None:
+    """Authenticate with the cluster's token (``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``).
+
+    Ray reads ``RAY_AUTH_MODE`` when it is imported; a head started by ``ray start`` requires the
+    token by default once one exists, and a client without it is refused.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    has_token = "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").exists()
+    if not has_token:
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    if "ray" in sys.modules:  # imported already: its configuration must be read again
+        with contextlib.suppress(ImportError, AttributeError):
+            from ray._private.authentication import authentication_token_setup
+
+            authentication_token_setup._enable_token_auth()
+
+
+def _ray_init(ray: Any, address: str | None, n_jobs: int | None) -> None:
+    """Connect to the cluster at ``address`` (clear error when none answers), or start one here."""
+    if address is None:
+        ray.init(num_cpus=n_jobs, include_dashboard=False, log_to_driver=False)
+        return
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"no Ray cluster answers at {address!r} ({exc}); start one with "
+            "'ray start --head --port=PORT', check RAY_AUTH_MODE / the cluster's token, or leave "
+            "--address out to run Ray locally"
+        ) from exc
 
 
 def chunked(n: int, size: int) -> list[slice]:
