@@ -43,7 +43,7 @@ def run(seed: int, scale: float) -> dict[str, list[float]]:
     split = load_dataset("bank", seed=seed)
     train, valid, test = split.train, split.valid, split.test
     learner = LogisticRegression(C=1.0 / (train.n * 1e-2))
-    fi = -LocalInfluence().fit(Utility(learner, train, valid)).values
+    fi = LocalInfluence().fit(Utility(learner, train, valid)).values
     order = np.argsort(-fi, kind="stable")  # highest FI first
     rng = np.random.default_rng(seed)
     noise = rng.normal(0.0, scale, size=train.X.shape)

@@ -56,7 +56,7 @@ def trimmed_accuracies(
     orders: dict[str, ValuationResult],
     budgets: Sequence[int],
 ) -> dict[str, list[float]]:
-    """Test accuracy after removing each method's ``b`` lowest-valued points (one batched fit)."""
+    """Test accuracy after removing each method's ``b`` most suspect points (one batched fit)."""
     u = Utility(learner, train, test)
     masks = [trimming_masks(removal_order(v, train), budgets) for v in orders.values()]
     scores = u(np.vstack(masks)).reshape(len(orders), len(budgets))

@@ -154,8 +154,8 @@ def test_local_influence_method_values_and_chunking() -> None:
     r = make_method("fi-util", chunk=7).fit(u)
     m = differentiable(LogisticRegression(), train)
     ref = fi_util(m, make_solver(m), m.inputs(valid), m.onehot(valid.y), chunk=1000)
-    np.testing.assert_allclose(r.values, -ref.numpy(), rtol=1e-12)
-    assert r.method == "fi-util" and "-FI" in r.params["sign"]
+    np.testing.assert_allclose(r.values, ref.numpy(), rtol=1e-12)
+    assert r.method == "fi-util" and r.direction == "higher-is-suspect"
     np.testing.assert_array_equal(r.ids, train.ids)
     last = LocalInfluence(scope="last", damping=0.1).fit(
         Utility(MLPClassifier(hidden=(4,), epochs=10), train, valid)

@@ -2,10 +2,10 @@
 
 The suspects are read from each result's declared direction (:mod:`assay.result`): the lowest
 values of a higher-is-better result, the highest scores of a higher-is-suspect one (loss, EL2N).
-Trimming by FI^util (whose value is ``-FI``) removes the highest-FI points, and trimming by IV
-removes the most negative ones, as each paper does. Every retraining of a trimming experiment
-(each method at each budget, the random baseline's repetitions) is one row of a mask matrix scored
-by one batched :class:`~assay.utility.Utility` call.
+Trimming by FI^util (higher-is-suspect) removes the highest-FI points, and trimming by IV
+(higher-is-better) removes the most negative ones, as each paper does. Every retraining of a
+trimming experiment (each method at each budget, the random baseline's repetitions) is one row of
+a mask matrix scored by one batched :class:`~assay.utility.Utility` call.
 """
 
 from __future__ import annotations

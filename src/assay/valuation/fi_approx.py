@@ -27,7 +27,7 @@ import torch
 from numpy.typing import NDArray
 
 from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
+from assay.result import HIGHER_IS_SUSPECT, ValuationResult
 from assay.second_order.derivatives import (
     batched_truncated_svd,
     chunks,
@@ -188,7 +188,7 @@ def _features(train: Any, with_label: bool) -> NDArray[np.float64]:
 
 
 class KFSVDInfluence(ValuationMethod):
-    """FI^util by KFSVD (Algorithm 5): K-FAC Hessian, rank-k mixed partials; ``value = -FI``.
+    """FI^util by KFSVD (Algorithm 5): K-FAC Hessian, rank-k mixed partials; ``value = FI``.
 
     Parameters
     ----------
@@ -205,6 +205,7 @@ class KFSVDInfluence(ValuationMethod):
     """
 
     name = "fi-kfsvd"
+    direction = HIGHER_IS_SUSPECT
 
     def __init__(
         self,
@@ -236,19 +237,20 @@ class KFSVDInfluence(ValuationMethod):
         fi = kfsvd_fi_util(model, solver, Xv, Yv, k=self.k, iters=self.iters, seed=self.seed)
         return ValuationResult.exact(
             player_ids(game),
-            -fi.cpu().numpy(),
+            fi.cpu().numpy(),
             self.name,
+            direction=self.direction,
             **self.get_params(),
             seconds=round(time.perf_counter() - start, 4),
-            sign="value = -FI^util (KFSVD approximation)",
+            sign="value = FI^util (KFSVD approximation), higher-is-suspect",
         )
 
 
 class SubsampledLocalInfluence(ValuationMethod):
     """FI^util on a Bernoulli(alpha) subsample, extrapolated by a random forest (Algorithm 6).
 
-    ``value = -(predicted ascending rank of FI)``: the points predicted most influential come
-    last, so trimming the lowest values follows Algorithm 6 line 11.
+    ``value = predicted ascending rank of FI`` (``higher-is-suspect``): the points predicted most
+    influential are the suspects, trimmed first as in Algorithm 6 line 11.
 
     Parameters
     ----------
@@ -267,6 +269,7 @@ class SubsampledLocalInfluence(ValuationMethod):
     """
 
     name = "fi-subsample"
+    direction = HIGHER_IS_SUSPECT
 
     def __init__(
         self,
@@ -314,10 +317,11 @@ class SubsampledLocalInfluence(ValuationMethod):
         )
         return ValuationResult.exact(
             player_ids(game),
-            -ranks,
+            ranks,
             self.name,
+            direction=self.direction,
             **self.get_params(),
             scored=len(rows),
             seconds=round(time.perf_counter() - start, 4),
-            sign="value = -(forest-predicted ascending rank of FI^util)",
+            sign="value = forest-predicted ascending rank of FI^util, higher-is-suspect",
         )

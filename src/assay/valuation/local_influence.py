@@ -45,8 +45,8 @@ FI^active needs only
 :mod:`assay.valuation.local_influence_literal` follows Algorithms 1 and 2 line by line instead, and
 the tests check that both agree.
 
-Sign convention of the valuation result: ``value = -FI^util`` (a high FI is an influential point,
-trimmed first, so it has a low value).
+Sign convention of the valuation result: ``value = FI^util``, declared ``higher-is-suspect`` (a
+high FI is an influential point, the most suspect, trimmed first).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import torch
 
 from assay.data.dataset import Dataset
 from assay.errors import InvalidParameterError
-from assay.result import ValuationResult
+from assay.result import HIGHER_IS_SUSPECT, ValuationResult
 from assay.second_order.derivatives import (
     chunks,
     input_log_prob_jacobians,
@@ -259,7 +259,10 @@ def utility_parts(game: Game, method: str) -> tuple[Any, Dataset, Dataset]:
 
 
 class LocalInfluence(ValuationMethod):
-    """FI^util data valuation (Eq. 3.1): ``value = -FI^util``, so trimming removes the lowest.
+    """FI^util data valuation (Eq. 3.1): the value is FI^util itself, ``higher-is-suspect``.
+
+    The most influential points are the suspects, so trimming removes the highest FI first (the
+    seed's Algorithm 3).
 
     Parameters
     ----------
@@ -276,6 +279,7 @@ class LocalInfluence(ValuationMethod):
     """
 
     name = "fi-util"
+    direction = HIGHER_IS_SUSPECT
 
     def __init__(
         self,
@@ -300,12 +304,13 @@ class LocalInfluence(ValuationMethod):
         fi = fi_util(model, solver, Xv, Yv, rtol=self.rtol, chunk=self.chunk).cpu().numpy()
         return ValuationResult.exact(
             player_ids(game),
-            -fi,
+            fi,
             self.name,
+            direction=self.direction,
             damping=self.damping,
             solver=solver.name,
             scope=self.scope,
             seconds=round(time.perf_counter() - start, 4),
-            sign="value = -FI^util (Eq. 3.1): the highest FI is the most influential point, "
-            "trimmed first",
+            sign="value = FI^util (Eq. 3.1): the highest FI is the most influential point, "
+            "the most suspect, trimmed first",
         )
