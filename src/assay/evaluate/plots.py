@@ -101,7 +101,7 @@ def plot_value_histogram(
             label=[f"clean ({int((~noisy).sum())})", f"flipped ({int(noisy.sum())})"],
         )
         ax.legend(fontsize="small")
-    ax.set_xlabel("value (higher = more valuable)")
+    ax.set_xlabel(f"value ({result.direction})")
     ax.set_ylabel("points")
     ax.set_title(title or f"Values of {result.method}")
     ax.grid(alpha=0.3)

@@ -230,6 +230,10 @@ class FIActiveAcquisition(Acquisition):
 class ValuationTreeAcquisition(Acquisition):
     """Value the labelled points, regress value on features with a decision tree, take the pool
     points with the highest predicted value (Chhabra et al.'s active-learning recipe).
+
+    The tree learns the keep score (the value of a higher-is-better method, the negated score of a
+    higher-is-suspect one, see :mod:`assay.result`), so the pool points most like the labelled
+    keepers are taken whichever direction the method declares; NaN values count as the worst.
     """
 
     def __init__(self, method: ValuationMethod, *, name: str | None = None) -> None:
@@ -242,7 +246,9 @@ class ValuationTreeAcquisition(Acquisition):
         u = Utility(state.learner, state.labelled, state.reference())
         values = self.method.fit(u)
         tree = DecisionTreeRegressor(random_state=42)
-        tree.fit(np.asarray(state.labelled.X), values.values)
+        keep = -values.suspicion
+        keep = np.where(np.isnan(keep), np.nanmin(keep) if (~np.isnan(keep)).any() else 0.0, keep)
+        tree.fit(np.asarray(state.labelled.X), keep)
         return np.asarray(tree.predict(np.asarray(state.pool_X)), dtype=np.float64)
 
 
