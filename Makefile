@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the CPU wheel served locally; any other torch spec pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray,faiss,serve,text]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,faiss,serve,text,llm]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,34 @@
+"""Language-model data: corpora, causal LMs from local directories, token and gradient scores.
+
+Needs the optional extra ``pip install 'assay[llm]'`` (transformers, peft); nothing is downloaded.
+Importing :mod:`assay.llm` does not import transformers; loading a model does.
+"""
+
+from __future__ import annotations
+
+from assay.llm.corpus import Corpus, load_corpus, write_corpus
+from assay.llm.models import load_causal_lm, load_tokenizer
+from assay.llm.scores import (
+    IFD,
+    SCORES,
+    LengthAwareLoss,
+    Perplexity,
+    ResponseLoss,
+    TokenEntropy,
+    TokenScore,
+)
+
+__all__ = [
+    "IFD",
+    "SCORES",
+    "Corpus",
+    "LengthAwareLoss",
+    "Perplexity",
+    "ResponseLoss",
+    "TokenEntropy",
+    "TokenScore",
+    "load_causal_lm",
+    "load_corpus",
+    "load_tokenizer",
+    "write_corpus",
+]
