@@ -78,7 +78,7 @@ def _ray_map(fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
     """Tasks as Ray tasks (one CPU each, retried by Ray on worker failure), in task order."""
     import ray
 
-    remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(_call)
+    remote: Any = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(_call)
     fn_ref = ray.put(fn)
     return list(ray.get([remote.remote(fn_ref, t) for t in tasks]))
 
@@ -113,7 +113,9 @@ def backend(
             _ray_init(ray, address, n_jobs)
         register_ray()
     jobs = 1 if name == "sequential" else (n_jobs if n_jobs is not None else -1)
-    with parallel_config(backend=name if name != "sequential" else "sequential", n_jobs=jobs):
+    # each loky worker gets one BLAS / OpenMP (hence torch) thread: n_jobs workers, not n_jobs**2
+    inner = {"inner_max_num_threads": 1} if name == "loky" else {}
+    with parallel_config(backend=name, n_jobs=jobs, **inner):
         yield
 
 
@@ -139,16 +141,80 @@ def _use_cluster_token() -> None:
 def _ray_init(ray: Any, address: str | None, n_jobs: int | None) -> None:
     """Connect to the cluster at ``address`` (clear error when none answers), or start one here."""
     if address is None:
-        ray.init(num_cpus=n_jobs, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            num_cpus=n_jobs,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": WORKER_THREAD_ENV},
+        )
         return
     try:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": WORKER_THREAD_ENV})
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InvalidParameterError(
             f"no Ray cluster answers at {address!r} ({exc}); start one with "
             "'ray start --head --port=PORT', check RAY_AUTH_MODE / the cluster's token, or leave "
             "--address out to run Ray locally"
         ) from exc
+
+
+#: environment of worker processes: one thread each for OpenMP, BLAS and torch
+WORKER_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """The number of CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set the number of threads assay's numeric libraries use in this process.
+
+    One policy for the whole process, set once (the command line does it at start-up, from
+    ``--threads``): torch's intra-op threads, and the OpenMP / BLAS pools of numpy and
+    scikit-learn (through :mod:`threadpoolctl`). Libraries not yet imported read the same number
+    from ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` when they load.
+    Worker processes started by :func:`backend` get one thread each whatever this is.
+
+    Parameters
+    ----------
+    n : int, optional
+        Threads to use, at least 1. Default: :func:`available_cpus`, the CPUs this process may
+        use (on a shared or containerised machine that is often fewer than ``os.cpu_count()``).
+
+    Returns
+    -------
+    int
+        The number of threads set.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``n`` is not a whole number >= 1.
+    """
+    if n is None:
+        n = available_cpus()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidParameterError(f"threads must be a whole number >= 1, got {n!r}")
+    for var in _THREAD_VARS:
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    return n
 
 
 def chunked(n: int, size: int) -> list[slice]:

@@ -25,11 +25,22 @@ Endpoints
 
 Bad requests get a 4xx with a message naming the problem: 422 for a malformed body, wrong shapes,
 non-finite numbers, unknown labels or bad prices; 413 for more than ``max_batch`` inputs.
+
+Exposure
+--------
+With ``token`` set (``assay serve --token T`` or the environment variable ``ASSAY_TOKEN``) every
+request needs the header ``Authorization: Bearer T``, else 401. Without a token anyone who can
+reach the port can query the service. A request body over ``max_body_bytes`` (default 8 MiB) is
+refused with 413 before it is parsed: by its ``Content-Length`` when given, else by counting the
+bytes of a streamed body as they arrive.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import math
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,8 +59,140 @@ def _require_fastapi() -> Any:
     return fastapi
 
 
-def create_app(explainer: DataExplainer | str | Path, *, max_batch: int = 1024) -> Any:
-    """A FastAPI app serving ``explainer`` (an object or a folder written by ``save``)."""
+#: default limit of a request body (bytes)
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class RequestGuard:
+    """ASGI middleware: a bearer token on every request and a limit on the body's size.
+
+    It runs before FastAPI reads anything: a request without the token gets 401, and a body
+    over ``max_body_bytes`` gets 413 without being parsed (announced by ``Content-Length``, or
+    counted while a streamed body arrives; the body is handed on only once it fits).
+
+    Parameters
+    ----------
+    app : ASGI application
+        The application behind the guard.
+    token : str, optional
+        The token every request must carry as ``Authorization: Bearer <token>``; ``None``
+        lets every request through.
+    max_body_bytes : int
+        The largest request body accepted.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        if self.token is not None and not self._authorised(headers.get("authorization")):
+            await _reply(send, 401, "missing or wrong bearer token", bearer=True)
+            return
+        limit = self.max_body_bytes
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                announced = int(length)
+            except ValueError:
+                await _reply(send, 400, f"Content-Length is not a number: {length[:40]!r}")
+                return
+            if announced > limit:
+                await _reply(send, 413, f"request body of {announced} bytes is over {limit}")
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _reply(send, 413, f"request body is over {limit} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authorised(self, header: bytes | None) -> bool:
+        if header is None or self.token is None:
+            return False
+        scheme, _, given = header.decode("latin-1").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+
+
+async def _reply(send: Send, status: int, detail: str, *, bearer: bool = False) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if bearer:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    explainer: DataExplainer | str | Path,
+    *,
+    max_batch: int = 1024,
+    token: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Any:
+    """A FastAPI app serving ``explainer`` (an object or a folder written by ``save``).
+
+    Parameters
+    ----------
+    explainer : DataExplainer or path
+        The explainer, or the folder it was saved to.
+    max_batch : int
+        Most inputs per request (more: 413).
+    token : str, optional
+        Bearer token every request must carry (see :class:`RequestGuard`); ``None``: anyone
+        who can reach the port can query.
+    max_body_bytes : int
+        Largest request body accepted (more: 413, before parsing).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``token`` is empty or ``max_body_bytes`` / ``max_batch`` is not positive.
+    """
+    from assay.errors import InvalidParameterError
+
+    if token is not None and not token.strip():
+        raise InvalidParameterError("the service token is empty; give a non-empty --token")
+    for name, number in (("max_body_bytes", max_body_bytes), ("max_batch", max_batch)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise InvalidParameterError(f"{name} must be a whole number >= 1, got {number!r}")
     fastapi = _require_fastapi()
     from pydantic import BaseModel, ConfigDict, Field
 
@@ -154,6 +297,7 @@ def create_app(explainer: DataExplainer | str | Path, *, max_batch: int = 1024) 
     app.get("/health")(health)
     app.get("/info")(info)
     app.post("/attribute")(attribute)
+    app.add_middleware(RequestGuard, token=token, max_body_bytes=max_body_bytes)
     return app
 
 
@@ -205,10 +349,17 @@ def _plain(v: Any) -> Any:
 
 
 def serve(
-    explainer: str | Path, *, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 1024
+    explainer: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_batch: int = 1024,
+    token: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> None:  # pragma: no cover - blocking; tested through create_app with a real server
-    """Run the service with uvicorn until interrupted."""
+    """Run the service with uvicorn until interrupted (parameters as :func:`create_app`)."""
     _require_fastapi()
     import uvicorn
 
-    uvicorn.run(create_app(explainer, max_batch=max_batch), host=host, port=port, log_level="info")
+    app = create_app(explainer, max_batch=max_batch, token=token, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -17,52 +17,19 @@ from typing import Any
 
 import typer
 
-from assay.cli.common import DataArg, SeedOpt, TargetOpt, TestOpt, parse_params, quiet_logging
-
-
-def load_pool(
-    source: str,
-    target: str | None,
-    test: str | None,
-    test_fraction: float,
-    valid: str | None,
-    seed: int,
-) -> tuple[Any, Any, Any]:
-    """(pool, test, valid or None), standardised with the pool's statistics."""
-    import numpy as np
-
-    from assay.data import load_dataset, read_table
-    from assay.data.bundled import dataset_names
-    from assay.data.files_loaders import stratified_subsample
-    from assay.data.splits import Standardizer
-    from assay.errors import InvalidDataError, InvalidParameterError
-
-    if not Path(source).exists() and source in dataset_names():
-        split = load_dataset(source, seed=seed)
-        return split.train, split.test, split.valid
-    if not Path(source).exists():
-        raise InvalidDataError(
-            f"file not found: {source!r} (bundled: {', '.join(dataset_names())})"
-        )
-    if target is None:
-        raise InvalidParameterError("--target is required for a data file")
-    full = read_table(source, target)
-    if test is not None:
-        pool, test_ds = full, read_table(test, target, classes=full.classes)
-    else:
-        if not 0 < test_fraction < 1:
-            raise InvalidParameterError(f"--test-fraction must lie in (0, 1), got {test_fraction}")
-        held = stratified_subsample(full.y, max(1, round(test_fraction * full.n)), seed)
-        mask = np.zeros(full.n, dtype=bool)
-        mask[held] = True
-        pool, test_ds = full.subset(~mask), full.subset(mask)
-    valid_ds = None if valid is None else read_table(valid, target, classes=full.classes)
-    scaler = Standardizer.fit(pool)
-    return (
-        scaler.transform(pool),
-        scaler.transform(test_ds),
-        None if valid_ds is None else scaler.transform(valid_ds),
-    )
+from assay.cli.common import (
+    DataArg,
+    LearnerParamOpt,
+    SeedOpt,
+    TargetOpt,
+    TestOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    learner_option,
+    out_option,
+    parse_params,
+    setup,
+)
 
 
 def active(
@@ -86,16 +53,18 @@ def active(
         "method; comma-separated or repeated to compare",
     ),
     acq_param: list[str] = typer.Option([], "--acq-param", help="key=value, repeatable"),
-    learner: str = typer.Option("logistic", "--learner", "-l", help="logistic, mlp, cnn"),
-    learner_param: list[str] = typer.Option([], "--learner-param", help="key=value, repeatable"),
+    learner: str = learner_option(),
+    learner_param: list[str] = LearnerParamOpt,
     seed: int = SeedOpt,
-    out: Path = typer.Option(..., "--out", "-o", help="output directory"),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    threads: int | None = ThreadsOpt,
+    out: Path = out_option("output directory"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Active learning on POOL: --rounds rounds of --batch points from --initial labelled ones."""
     import numpy as np
 
     from assay.data.files_loaders import stratified_subsample
+    from assay.data.pool import load_pool
     from assay.errors import InvalidParameterError
     from assay.evaluate import Report, figure_png
     from assay.learners import make_learner
@@ -103,7 +72,7 @@ def active(
     from assay.select.acquisition import make_acquisition
     from assay.select.active import ActiveLearning, plot_learning_curves
 
-    quiet_logging(verbose)
+    setup(threads=threads, verbose=verbose)
     names = [n.strip() for item in acquisition for n in item.split(",") if n.strip()]
     if not names:
         raise InvalidParameterError("--acquisition needs at least one name")

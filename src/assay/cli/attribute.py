@@ -3,76 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from assay.errors import InvalidDataError, InvalidParameterError
-
-
-def read_inputs(
-    path: Path,
-    label_column: str | None,
-    id_column: str | None,
-    feature_names: list[str] | None = None,
-) -> tuple[Any, Any, Any]:
-    """Features (m, d), optional labels and optional prediction ids from CSV / Parquet / .npy.
-
-    Tables: with ``feature_names`` those columns, in that order, are the features (other
-    columns are ignored); otherwise every column except ``label_column`` and ``id_column`` is a
-    feature. Features must be numeric. ``.npy``: a 2-D array of features; ``.npz``: arrays
-    ``X`` and optionally ``y``.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if not path.exists():
-        raise InvalidDataError(f"inputs file not found: {str(path)!r}")
-    suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        if label_column or id_column:
-            raise InvalidParameterError("--label-column / --id-column apply to CSV or Parquet")
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False), None, None
-        with np.load(path, allow_pickle=False) as z:
-            if "X" not in z:
-                raise InvalidDataError(f"{str(path)!r} has no array 'X' (found {sorted(z)})")
-            return z["X"], z.get("y"), None
-    if suffix == ".parquet":
-        df = pd.read_parquet(path)
-    elif suffix in (".csv", ".txt"):
-        df = pd.read_csv(path)
-    else:
-        raise InvalidDataError(f"inputs must be .csv, .parquet, .npy or .npz, got {str(path)!r}")
-    for col in (label_column, id_column):
-        if col is not None and col not in df.columns:
-            raise InvalidDataError(f"column {col!r} not in {str(path)!r}: {list(df.columns)[:20]}")
-    labels = None if label_column is None else df[label_column].to_numpy()
-    ids = None if id_column is None else df[id_column].to_numpy()
-    if feature_names is not None:
-        missing = [c for c in feature_names if c not in df.columns]
-        if missing:
-            raise InvalidDataError(
-                f"{str(path)!r} lacks {len(missing)} feature columns the explainer was "
-                f"trained on: {missing[:10]}"
-            )
-        features = df[feature_names]
-    else:
-        features = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
-    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if bad:
-        raise InvalidDataError(f"non-numeric feature columns in {str(path)!r}: {bad[:10]}")
-    return features.to_numpy(np.float64), labels, ids
+from assay.cli.common import IdColumnOpt, ThreadsOpt, out_option, setup
+from assay.errors import InvalidParameterError
 
 
 def attribute(
     inputs: Path = typer.Argument(..., help="Inputs to attribute: CSV, Parquet, .npy or .npz."),
     explainer: Path = typer.Option(..., "--explainer", "-e", help="Folder of a saved explainer."),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Payout table to write, .parquet or .csv (default: INPUTS.payouts.parquet).",
+    out: Path | None = out_option(
+        "Payout table to write, .parquet or .csv (default: INPUTS.payouts.parquet).", None
     ),
     price: float = typer.Option(1.0, "--price", help="Amount paid out per prediction."),
     level: str = typer.Option("point", "--level", help="point or provider"),
@@ -80,14 +22,17 @@ def attribute(
     label_column: str | None = typer.Option(
         None, "--label-column", help="Column with the label paid for (default: predicted)."
     ),
-    id_column: str | None = typer.Option(None, "--id-column", help="Column of prediction ids."),
+    id_column: str | None = IdColumnOpt,
+    threads: int | None = ThreadsOpt,
 ) -> None:
     """Value every training point (or provider) for each input and split the price."""
     import numpy as np
 
     from assay.explain import DataExplainer
+    from assay.explain.inputs import read_inputs
     from assay.payouts import aggregate_payouts, payouts
 
+    setup(threads=threads)
     if out is None:
         out = inputs.with_name(inputs.stem + ".payouts.parquet")
     ex = DataExplainer.load(explainer)
@@ -125,13 +70,34 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", "-p"),
     max_batch: int = typer.Option(1024, "--max-batch", help="Most inputs per request."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="ASSAY_TOKEN",
+        help="Every request must send 'Authorization: Bearer TOKEN' (env ASSAY_TOKEN). "
+        "Without it anyone who can reach the port can query.",
+    ),
+    max_body_bytes: int = typer.Option(
+        8 * 1024 * 1024, "--max-body-bytes", help="Larger request bodies get 413, unparsed."
+    ),
+    threads: int | None = ThreadsOpt,
 ) -> None:  # pragma: no cover - blocking; the app is tested with a real server in tests
     """Serve values and payouts over HTTP (POST /attribute; needs assay[serve])."""
     from assay.serve import serve as run
 
+    setup(threads=threads)
     if not 0 < port < 65536:
         raise InvalidParameterError(f"--port must lie in 1..65535, got {port}")
-    run(explainer, host=host, port=port, max_batch=max_batch)
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: no --token; anyone who can reach {host}:{port} can query", err=True)
+    run(
+        explainer,
+        host=host,
+        port=port,
+        max_batch=max_batch,
+        token=token,
+        max_body_bytes=max_body_bytes,
+    )
 
 
 COMMANDS = {"attribute": attribute, "serve": serve}

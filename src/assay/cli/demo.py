@@ -6,12 +6,16 @@ from pathlib import Path
 
 import typer
 
+from assay.cli.common import ThreadsOpt, out_option, setup
+
 
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output directory."),
+    out: Path = out_option("Output directory.", Path("demo-output")),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the flips and sampling."),
+    threads: int | None = ThreadsOpt,
 ) -> None:
     """Value noisy breast cancer with five methods; write DIR/report.html."""
+    setup(threads=threads)
     import time
 
     from assay.demo import run_demo

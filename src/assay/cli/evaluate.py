@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from assay.cli.common import TargetOpt, ThreadsOpt, out_option, setup
+
 
 def evaluate(
     values: list[Path] = typer.Argument(..., help="VALUES.parquet files written by `assay value`."),
@@ -14,12 +16,14 @@ def evaluate(
         None, "--flipped", help="CSV of flipped ids (column 'id'), default: from the values' task"
     ),
     data: str | None = typer.Option(None, "--data", help="Override the data of the values' task."),
-    target: str | None = typer.Option(None, "--target", "-t"),
+    target: str | None = TargetOpt,
     test: str | None = typer.Option(None, "--test", help="Test file for removal curves."),
     learner: str | None = typer.Option(None, "--learner", "-l", help="Default: the values' one."),
-    out: Path = typer.Option(..., "--out", "-o", help="Results directory to write."),
+    threads: int | None = ThreadsOpt,
+    out: Path = out_option("Results directory to write."),
 ) -> None:
     """Noisy-label detection and point-removal / addition curves of saved values."""
+    setup(threads=threads)
     import dataclasses
 
     import numpy as np
@@ -74,12 +78,12 @@ def evaluate(
 
 def report(
     results_dir: Path = typer.Argument(..., help="Directory of values and evaluation.json."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="HTML file (default DIR/report.html)"
-    ),
+    out: Path | None = out_option("HTML file (default DIR/report.html)", None),
     title: str | None = typer.Option(None, "--title"),
+    threads: int | None = ThreadsOpt,
 ) -> None:
     """Write one self-contained HTML report of a results directory."""
+    setup(threads=threads)
     from assay.evaluate.report import build_report
 
     path = build_report(results_dir, title=title).write(out or results_dir / "report.html")

@@ -15,12 +15,18 @@ import typer
 
 from assay.cli.common import (
     DataArg,
+    IdColumnOpt,
+    LearnerParamOpt,
     SeedOpt,
     TargetOpt,
+    ThreadsOpt,
     ValidFractionOpt,
     ValidOpt,
+    VerboseOpt,
+    learner_option,
+    out_option,
     parse_params,
-    quiet_logging,
+    setup,
 )
 from assay.errors import InvalidParameterError
 
@@ -37,15 +43,15 @@ def explain(
         "validation rows of DATA).",
     ),
     variant: str = typer.Option("afds", "--variant", help="fds, afds, gfds or gfds+"),
-    learner: str = typer.Option("mlp", "--learner", "-l", help="service model: logistic, mlp"),
-    learner_param: list[str] = typer.Option([], "--learner-param", help="key=value, repeatable"),
+    learner: str = learner_option("mlp"),
+    learner_param: list[str] = LearnerParamOpt,
     grouping: str = typer.Option(
         "label", "--grouping", help="GFDS / GFDS+ groups: label, kmeans or provider"
     ),
     group_column: str | None = typer.Option(
         None, "--provider-column", help="Column of data-provider ids (payouts per provider)."
     ),
-    id_column: str | None = typer.Option(None, "--id-column", help="Column of row ids."),
+    id_column: str | None = IdColumnOpt,
     n_train: int | None = typer.Option(
         None, "--n-train", help="Use the first N training rows as the players (default: all)."
     ),
@@ -55,9 +61,9 @@ def explain(
         [], "--param", "-p", help="other FastDataShapley key=value, repeatable"
     ),
     seed: int = SeedOpt,
-    threads: int | None = typer.Option(None, "--threads", help="torch threads while training"),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the explainer to."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    threads: int | None = ThreadsOpt,
+    out: Path = out_option("Folder to write the explainer to."),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Train an explainer that values every training point of DATA for any new prediction.
 
@@ -65,13 +71,13 @@ def explain(
     """
     import numpy as np
 
-    from assay.cli.attribute import read_inputs
     from assay.data.splits import Standardizer
     from assay.data.task import TaskSpec, build_task
     from assay.explain import FastDataShapley
+    from assay.explain.inputs import read_inputs
     from assay.learners import make_learner
 
-    quiet_logging(verbose)
+    setup(threads=threads, verbose=verbose)
     spec = TaskSpec(
         data,
         target,
@@ -110,7 +116,6 @@ def explain(
         seed=seed,
         work_dir=out / "work",
         progress=True,
-        num_threads=threads,
         **parse_params(param),
     )
     explainer = fds.fit(train, X_in)

@@ -11,166 +11,29 @@ subset (one batched fit) and reports validation accuracy side by side (``--repor
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
-from numpy.typing import NDArray
 
 from assay.cli.common import (
     DataArg,
+    IdColumnOpt,
+    LearnerParamOpt,
+    ParamOpt,
     SeedOpt,
     TargetOpt,
+    ThreadsOpt,
     ValidFractionOpt,
     ValidOpt,
+    VerboseOpt,
+    learner_option,
+    method_option,
+    out_option,
     parse_params,
-    quiet_logging,
+    setup,
 )
-from assay.errors import InvalidDataError, InvalidParameterError
-
-SELECTORS = ("sensitivity", "uniform")
-
-
-@dataclass
-class SelectionTask:
-    """What every selector needs: the pool (train), held-out data, embeddings of the pool."""
-
-    train: Any
-    valid: Any
-    embeddings: NDArray[Any]
-    learner: Any
-    seed: int = 0
-
-
-def subset_by_method(
-    task: SelectionTask,
-    method: str,
-    budget: float,
-    *,
-    clusters: int | None = None,
-    lam: float | str = "auto",
-    warm_start: float = 0.2,
-    strategy: str = "top",
-    balance: str | None = None,
-    by_label: bool = True,
-    params: dict[str, Any] | None = None,
-) -> Any:
-    """The subset chosen by ``method`` for ``budget`` points of ``task.train``.
-
-    ``sensitivity`` trains the loss oracle on a uniform warm-start sample of ``warm_start`` x
-    budget points (kept in the subset with weight 1; 0 trains it on the whole pool) and uses
-    ``clusters`` clusters (default 20% of the budget, the paper's k''), formed within each
-    label when ``by_label`` (the loss depends on the label). Other names are
-    valuation methods: their values become a subset by ``strategy`` (top / bottom / sample),
-    optionally ``balance``-d by class or by k-means cluster.
-    """
-    from assay.clustering import kmeans
-    from assay.select.budget import budget_count, select_subset, uniform_subset
-    from assay.select.sensitivity import SensitivitySampler
-    from assay.utility import Utility
-    from assay.valuation import make_method
-    from assay.valuation.inference import loss_oracle
-    from assay.valuation.inference import warm_start as train_warm
-
-    train = task.train
-    m = budget_count(budget, train.n)
-    k = clusters or max(1, round(0.2 * m))
-    if method == "uniform":
-        return uniform_subset(train.n, m, seed=task.seed, ids=train.ids)
-    if method == "sensitivity":
-        data = task.learner.prepare(train)
-        size = round(warm_start * m) if warm_start > 0 else train.n
-        if not 0 <= warm_start < 1:
-            raise InvalidParameterError(f"--warm-start must lie in [0, 1), got {warm_start}")
-        if k + (size if warm_start > 0 else 0) > m:
-            raise InvalidParameterError(
-                f"budget {m} is smaller than the {k} cluster representatives plus the "
-                f"{size if warm_start > 0 else 0} warm-start points it keeps; use fewer clusters"
-            )
-        pos, fitted = train_warm(task.learner, data, max(size, 2), seed=task.seed)
-        keep = pos if warm_start > 0 else None
-        sampler = SensitivitySampler(k, budget=m, lam=lam, seed=task.seed, **(params or {}))
-        sample = sampler.fit(
-            task.embeddings,
-            loss_oracle(fitted, data.X, data.y),
-            ids=train.ids,
-            keep=keep,
-            groups=train.y if by_label else None,
-        )
-        subset = sample.to_subset()
-        subset.params.update({"warm_start": 0 if keep is None else len(keep), "clusters": k})
-        return subset
-    extra = dict(params or {})
-    if method in ("kcenter", "representative", "nearest-distance"):
-        extra.setdefault("embeddings", task.embeddings)
-        extra.setdefault("seed", task.seed)
-        if method == "kcenter":
-            extra.setdefault("k", m)
-    valuation = make_method(method, **extra)
-    result = valuation.fit(Utility(task.learner, train, task.valid))
-    groups = None
-    if balance == "class":
-        groups = np.asarray(train.y)
-    elif balance == "cluster":
-        groups = kmeans(task.embeddings, min(k, train.n), seed=task.seed).labels
-    return select_subset(
-        result, m, strategy=strategy, balance=balance, groups=groups, seed=task.seed
-    )
-
-
-def _load(
-    data: str,
-    target: str | None,
-    valid: str | None,
-    valid_fraction: float,
-    seed: int,
-    id_column: str | None,
-    embeddings: Path | None,
-    text_column: str | None,
-    cache_dir: str | None,
-) -> tuple[Any, Any, NDArray[Any]]:
-    """(train, valid, embeddings of the train rows) from the command's data options."""
-    from assay.data import Dataset, read_frame, split_dataset
-    from assay.data.task import TaskSpec, build_task
-    from assay.embed import check_embeddings, embed_text
-
-    if embeddings is not None and text_column is not None:
-        raise InvalidParameterError("give --embeddings or --text-column, not both")
-    if text_column is not None:
-        if target is None or not Path(data).exists():
-            raise InvalidParameterError("--text-column needs a data file and --target")
-        df = read_frame(data)
-        for col in (text_column, target):
-            if col not in df.columns:
-                raise InvalidDataError(f"column {col!r} not found; columns: {list(df.columns)}")
-        E_all = embed_text(df[text_column].tolist(), cache_dir=cache_dir, progress=True)
-        ids = df[id_column].to_numpy() if id_column else None
-        full = Dataset.from_arrays(E_all, df[target].to_numpy(), ids=ids, name=Path(data).stem)
-        split = split_dataset(
-            full, (1 - valid_fraction, valid_fraction, 0.0), seed=seed, scale=False
-        )
-        return split.train, split.valid, split.train.X.astype(np.float32)
-    task = build_task(
-        TaskSpec(data, target, valid, None, valid_fraction, 0.0, seed, id_column=id_column)
-    )
-    train = task.train
-    if embeddings is None:
-        return train, task.valid, train.X.astype(np.float32)
-    if not embeddings.exists():
-        raise InvalidDataError(f"embeddings file not found: {str(embeddings)!r}")
-    E_all = np.load(embeddings, allow_pickle=False)
-    if id_column is not None:
-        order = read_frame(data)[id_column].tolist()
-    elif Path(data).exists():
-        order = list(range(len(read_frame(data))))
-    else:  # a bundled dataset: ids are row positions of the whole set
-        order = list(range(train.n + task.valid.n + (task.test.n if task.test else 0)))
-    E_all = check_embeddings(E_all, n_rows=len(order))
-    lookup = {v: i for i, v in enumerate(order)}
-    rows = np.array([lookup[v] for v in train.ids.tolist()], np.int64)
-    return train, task.valid, E_all[rows]
+from assay.errors import InvalidParameterError
 
 
 def select(
@@ -182,13 +45,7 @@ def select(
     text_column: str | None = typer.Option(
         None, "--text-column", help="Embed this text column with all-MiniLM-L6-v2"
     ),
-    method: str = typer.Option(
-        ...,
-        "--method",
-        "-m",
-        help="sensitivity, uniform, kcenter, representative, loss, margin, entropy, el2n, grand, "
-        "gradmatch, or a valuation method name",
-    ),
+    method: str = method_option("sensitivity, uniform, or a method: "),
     budget: float = typer.Option(..., "--budget", "-b", help="points, or a fraction in (0, 1)"),
     clusters: int | None = typer.Option(None, "--clusters", "-k", help="k (default 20% of budget)"),
     lam: str = typer.Option("auto", "--lam", help="sensitivity lambda: auto, estimate or a number"),
@@ -197,25 +54,27 @@ def select(
     ),
     strategy: str = typer.Option("top", "--strategy", help="top, bottom or sample (values)"),
     balance: str | None = typer.Option(None, "--balance", help="class or cluster"),
-    learner: str = typer.Option("logistic", "--learner", "-l", help="logistic, mlp, sklearn:..."),
-    learner_param: list[str] = typer.Option([], "--learner-param", help="key=value, repeatable"),
-    param: list[str] = typer.Option([], "--param", "-p", help="method key=value, repeatable"),
+    learner: str = learner_option(),
+    learner_param: list[str] = LearnerParamOpt,
+    param: list[str] = ParamOpt,
     valid: str | None = ValidOpt,
     valid_fraction: float = ValidFractionOpt,
     seed: int = SeedOpt,
-    id_column: str | None = typer.Option(None, "--id-column", help="Column of row ids."),
+    id_column: str | None = IdColumnOpt,
     compare: str | None = typer.Option(None, "--compare", help="methods to compare, a,b,c"),
     report: Path | None = typer.Option(None, "--report", help="HTML report of the comparison"),
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="embedding cache directory"),
-    out: Path = typer.Option(..., "--out", "-o", help="SUBSET.parquet to write (id, weight)"),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    threads: int | None = ThreadsOpt,
+    out: Path = out_option("SUBSET.parquet to write (id, weight)"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Select a training subset of DATA for a budget; write id, weight to --out."""
     from assay.learners import make_learner
     from assay.select.budget import evaluate_subsets
+    from assay.select.recipes import SelectionTask, load_selection_data, subset_by_method
 
-    quiet_logging(verbose)
-    train, valid_ds, E = _load(
+    setup(threads=threads, verbose=verbose)
+    train, valid_ds, E = load_selection_data(
         data, target, valid, valid_fraction, seed, id_column, embeddings, text_column, cache_dir
     )
     lam_value: float | str = lam if lam in ("auto", "estimate") else _number(lam, "--lam")

@@ -17,14 +17,21 @@ import typer
 
 from assay.cli.common import (
     DataArg,
+    LearnerParamOpt,
+    ParamOpt,
     SeedOpt,
     TargetOpt,
     TestFractionOpt,
     TestOpt,
+    ThreadsOpt,
     ValidFractionOpt,
     ValidOpt,
+    VerboseOpt,
+    learner_option,
+    method_option,
+    out_option,
     parse_params,
-    quiet_logging,
+    setup,
 )
 
 ALIASES = {"fi": "fi-util"}
@@ -69,19 +76,18 @@ def trim(
     valid_fraction: float = ValidFractionOpt,
     test: str | None = TestOpt,
     test_fraction: float = TestFractionOpt,
-    method: str = typer.Option(
-        "fi", "--method", "-m", help="fi, iv, influence, random or any `assay value` method"
-    ),
+    method: str = method_option("fi (= fi-util), random, or a method: ", "fi"),
     remove: list[str] = typer.Option(
         ..., "--remove", "-r", help="points to remove: 50, or 10,20,50 for a curve"
     ),
-    learner: str = typer.Option("logistic", "--learner", "-l", help="logistic, mlp, cnn"),
-    learner_param: list[str] = typer.Option([], "--learner-param", help="key=value, repeatable"),
-    param: list[str] = typer.Option([], "--param", "-p", help="method key=value, repeatable"),
+    learner: str = learner_option(),
+    learner_param: list[str] = LearnerParamOpt,
+    param: list[str] = ParamOpt,
     random_repeats: int = typer.Option(5, "--random-repeats", help="random-removal baselines"),
     seed: int = SeedOpt,
-    out: Path = typer.Option(..., "--out", "-o", help="output directory"),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    threads: int | None = ThreadsOpt,
+    out: Path = out_option("output directory"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Trim DATA: remove the --remove least valuable training points and retrain."""
     from assay.data.task import TaskSpec, build_task
@@ -91,7 +97,7 @@ def trim(
     from assay.select.trim import plot_trimming
     from assay.select.trim import trim as run_trim
 
-    quiet_logging(verbose)
+    setup(threads=threads, verbose=verbose)
     spec = TaskSpec(data, target, valid, test, valid_fraction, test_fraction, seed)
     task = build_task(spec)
     budgets = parse_budgets(remove)

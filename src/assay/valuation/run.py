@@ -1,0 +1,179 @@
+"""Value a task end to end, the way ``assay value`` does, with the same result sidecar.
+
+:func:`value_task` builds the task, the learner, the utility and the method from names, fits
+the method on the chosen backend and returns a :class:`ValuationRun`; :func:`describe_result`
+adds the run's facts (wall time, learner with all its parameters, scorer, backend, jobs, task) to
+a result's parameters, so a Python user's saved result carries the sidecar the command line
+writes and ``assay evaluate`` can retrain exactly the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.data.task import Task, TaskSpec, build_task
+from assay.errors import InvalidParameterError
+from assay.result import ValuationResult
+
+
+@dataclass(frozen=True)
+class ValuationRun:
+    """What :func:`value_task` returns.
+
+    Attributes
+    ----------
+    result : ValuationResult
+        The values, with the run's facts in ``result.params`` (see :func:`describe_result`).
+    task : Task
+        The task the values were computed on (train / valid / test, flipped positions).
+    seconds : float
+        Wall time of the method's ``fit``.
+    backend : str
+        The backend the work ran on (``auto`` resolved).
+    """
+
+    result: ValuationResult
+    task: Task
+    seconds: float
+    backend: str
+
+
+def resolve_backend(backend: str, jobs: int) -> str:
+    """``auto`` -> ``loky`` when ``jobs > 1``, else ``sequential``; other names unchanged.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``jobs`` is not a whole number >= 1.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if backend == "auto":
+        return "loky" if jobs > 1 else "sequential"
+    return backend
+
+
+def describe_result(
+    result: ValuationResult,
+    utility: Any,
+    *,
+    seconds: float,
+    learner: str,
+    backend: str = "sequential",
+    jobs: int = 1,
+    task: TaskSpec | None = None,
+) -> ValuationResult:
+    """``result`` with the facts of its run added to ``params``.
+
+    Parameters
+    ----------
+    result : ValuationResult
+        Values returned by a method's ``fit``.
+    utility : Utility
+        The utility the method valued (its learner's parameters and scorer are recorded).
+    seconds : float
+        Wall time of the fit, stored rounded to 0.1 ms as ``wall_seconds``.
+    learner : str
+        The learner's registry name (``logistic``, ``mlp``, ``sklearn:...``).
+    backend, jobs : str, int
+        Where the work ran.
+    task : TaskSpec, optional
+        How the data was built; stored as a dict so the task can be rebuilt.
+
+    Returns
+    -------
+    ValuationResult
+        A new result with the same values and the extended parameters.
+    """
+    params = {
+        **result.params,
+        "wall_seconds": round(seconds, 4),
+        "learner": learner,
+        "learner_params": utility.learner.get_params(),
+        "scorer": utility.scorer.name,
+        "backend": backend,
+        "jobs": jobs,
+    }
+    if task is not None:
+        params["task"] = task.to_dict()
+    return dataclasses.replace(result, params=params)
+
+
+def value_task(
+    spec: TaskSpec,
+    method: str,
+    *,
+    learner: str = "logistic",
+    learner_params: dict[str, Any] | None = None,
+    method_params: dict[str, Any] | None = None,
+    scorer: str = "accuracy",
+    budget: int | None = None,
+    jobs: int = 1,
+    backend: str = "auto",
+    cache_dir: str | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+) -> ValuationRun:
+    """Value every training point of the task ``spec`` describes with the method ``method``.
+
+    Parameters
+    ----------
+    spec : TaskSpec
+        Data source, target, splits, seed and label flips.
+    method : str
+        A registered method name (:data:`assay.valuation.registry.METHODS`).
+    learner : str
+        Learner name for :func:`assay.learners.make_learner`; ``learner_params`` its parameters.
+    method_params : dict, optional
+        Parameters of the method.
+    scorer : str
+        Utility scorer (``accuracy`` or ``log_likelihood``).
+    budget : int, optional
+        Samples of a sampling method (permutations, subsets, bootstrap models).
+    jobs : int
+        Parallel workers; ``backend`` ``auto`` uses loky when ``jobs > 1``.
+    cache_dir : str, optional
+        On-disk utility cache.
+    checkpoint : path, optional
+        Resume file of a sampling method.
+    progress : bool
+        Show a progress bar (sampling methods).
+
+    Returns
+    -------
+    ValuationRun
+        The described result (:func:`describe_result`), the task, the wall time and backend.
+    """
+    from assay.learners import make_learner
+    from assay.parallel import backend as use_backend
+    from assay.utility import Utility
+    from assay.valuation.base import SamplingValuation
+    from assay.valuation.registry import make_method
+
+    chosen = resolve_backend(backend, jobs)
+    task = build_task(spec)
+    method_obj = make_method(method, budget=budget, **(method_params or {}))
+    if isinstance(method_obj, SamplingValuation):
+        method_obj.seed, method_obj.progress = spec.seed, progress
+        if checkpoint:
+            method_obj.checkpoint = Path(checkpoint)
+    utility = Utility(
+        make_learner(learner, **(learner_params or {})),
+        task.train,
+        task.valid,
+        scorer,
+        cache_dir=cache_dir,
+        n_jobs=jobs if jobs > 1 else None,
+    )
+    start = time.perf_counter()
+    with use_backend(chosen, n_jobs=jobs):
+        result = method_obj.fit(utility)
+    seconds = time.perf_counter() - start
+    described = describe_result(
+        result, utility, seconds=seconds, learner=learner, backend=chosen, jobs=jobs, task=spec
+    )
+    return ValuationRun(described, task, seconds, chosen)
