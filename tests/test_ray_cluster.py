@@ -188,3 +188,12 @@ def test_an_address_is_only_for_ray() -> None:
         backend("loky", address="127.0.0.1:6379"),
     ):
         pass
+
+
+def test_the_command_line_refuses_an_address_without_ray(tmp_path: Path, capsys) -> None:
+    from tests.cli_support import run
+
+    out = tmp_path / "v.parquet"
+    argv = ["value", "breast_cancer", "-m", "loo", "--backend", "loky", "--jobs", "2"]
+    code, _, err = run([*argv, "--address", "127.0.0.1:6379", "-o", str(out)], capsys)
+    assert code == 2 and "only used by the ray backend" in err and not out.exists()

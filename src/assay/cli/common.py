@@ -39,6 +39,9 @@ JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel workers (each gets one 
 BackendOpt = typer.Option(
     "auto", "--backend", help="auto (loky when --jobs > 1), sequential, loky or ray"
 )
+AddressOpt = typer.Option(
+    None, "--address", help="HOST:PORT of a running Ray cluster (with --backend ray)."
+)
 ThreadsOpt = typer.Option(
     None,
     "--threads",

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from assay.cli.common import (
+    AddressOpt,
     BackendOpt,
     DataArg,
     FlipOpt,
@@ -51,6 +52,7 @@ def value(
     id_column: str | None = IdColumnOpt,
     jobs: int = JobsOpt,
     backend: str = BackendOpt,
+    address: str | None = AddressOpt,
     threads: int | None = ThreadsOpt,
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="on-disk utility cache"),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="resume file (.npz)"),
@@ -83,6 +85,7 @@ def value(
         budget=budget,
         jobs=jobs,
         backend=backend,
+        address=address,
         cache_dir=cache_dir,
         checkpoint=checkpoint,
         progress=True,

@@ -114,6 +114,7 @@ def value_task(
     budget: int | None = None,
     jobs: int = 1,
     backend: str = "auto",
+    address: str | None = None,
     cache_dir: str | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = False,
@@ -136,6 +137,8 @@ def value_task(
         Samples of a sampling method (permutations, subsets, bootstrap models).
     jobs : int
         Parallel workers; ``backend`` ``auto`` uses loky when ``jobs > 1``.
+    address : str, optional
+        ``HOST:PORT`` of an existing Ray cluster (with ``backend="ray"``).
     cache_dir : str, optional
         On-disk utility cache.
     checkpoint : path, optional
@@ -170,7 +173,7 @@ def value_task(
         n_jobs=jobs if jobs > 1 else None,
     )
     start = time.perf_counter()
-    with use_backend(chosen, n_jobs=jobs):
+    with use_backend(chosen, n_jobs=jobs, address=address):
         result = method_obj.fit(utility)
     seconds = time.perf_counter() - start
     described = describe_result(
