@@ -190,3 +190,27 @@ def test_network_learners_describe_themselves_for_cache_keys() -> None:
     assert CNNClassifier(channels=(4,)).get_params()["channels"] == [4]
     keys = {Utility(MLPClassifier(hidden=(h,), epochs=3), train, valid).key for h in (8, 9)}
     assert len(keys) == 2
+
+
+def test_chunks_are_sized_from_available_memory(monkeypatch, breast_cancer) -> None:
+    import assay.learners.base as base
+
+    lr = LogisticRegression()
+    train, _, _ = breast_cancer
+    data = lr.prepare(train)
+    monkeypatch.setattr(base, "available_memory", lambda device="cpu": 2**40)
+    assert lr.batch_size_hint(data) == 512  # the speed cap
+    monkeypatch.setattr(base, "available_memory", lambda device="cpu": 4 * 2**20)
+    small = lr.batch_size_hint(data)
+    q, n = data.X.shape[1] + 1, data.n
+    per_model = 8 * (n * 10 + 3 * q * q)
+    assert small == int(base.MEMORY_FRACTION * 4 * 2**20 // per_model) < 512
+    monkeypatch.setattr(base, "available_memory", lambda device="cpu": 1)
+    assert lr.batch_size_hint(data) == 1
+
+
+def test_available_memory_reads_the_system() -> None:
+    from assay.learners.base import available_memory
+
+    free = available_memory()
+    assert 2**20 < free < 2**50

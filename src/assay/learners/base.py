@@ -134,6 +134,54 @@ class BatchLearner(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Share of the currently available memory one batched fit may use for its per-model tensors.
+#: The rest is left to the data, the caller (scores, caches) and other processes; with joblib
+#: workers each worker sizes its chunks from what is available when it starts fitting.
+MEMORY_FRACTION = 0.25
+
+
+def available_memory(device: torch.device | str = "cpu") -> int:
+    """Bytes available for new allocations now: free GPU memory, or the OS's ``MemAvailable``.
+
+    Reads psutil when installed, else ``/proc/meminfo``; falls back to 4 GiB where neither works.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def models_per_chunk(
+    bytes_per_model: float,
+    *,
+    device: torch.device | str = "cpu",
+    lo: int = 1,
+    hi: int = 512,
+    fraction: float = MEMORY_FRACTION,
+) -> int:
+    """How many models fit in ``fraction`` of the available memory, clipped to ``[lo, hi]``.
+
+    ``hi`` is the learner's speed optimum (larger chunks stop paying off); ``lo`` wins over
+    memory only when a single model's tensors are already larger than the budget.
+    """
+    budget = fraction * available_memory(device)
+    return int(max(lo, min(hi, budget // max(bytes_per_model, 1.0))))
+
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 

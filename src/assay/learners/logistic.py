@@ -33,6 +33,7 @@ from assay.learners.base import (
     TorchLearner,
     TrainingData,
     classes_present,
+    models_per_chunk,
 )
 from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
 
@@ -271,12 +272,20 @@ class LogisticRegression(TorchLearner):
         return self._n_outputs(data) * q <= 96 and data.n * q * q <= 2**25
 
     def batch_size_hint(self, data: TrainingData) -> int:
+        """Models per fit: what :data:`~assay.learners.base.MEMORY_FRACTION` of free memory holds.
+
+        Per model a fit keeps about ten (R, n) tensors (logits, probabilities, curvature, line
+        search trials), the (R, R, n) softmax curvature for multiclass, and either its dense
+        (Rq)^2 Hessian with its factorisation or a few (R, q) CG vectors. At most 512 models,
+        beyond which chunks stopped getting faster.
+        """
         q = data.X.shape[1] + int(self.fit_intercept)
         R = self._n_outputs(data)
-        per_model = data.n * (R * R + 6 * R) + (
-            3 * (R * q) ** 2 if self._dense(data) else 8 * R * q
+        elements = data.n * (10 * R + (R * R if R > 1 else 0)) + (
+            3 * (R * q) ** 2 if self._dense(data) else 12 * R * q
         )
-        return int(max(16, min(512, 2**25 // max(per_model, 1))))
+        itemsize = torch.finfo(self.dtype).bits // 8
+        return models_per_chunk(elements * itemsize, device=self.device, lo=1, hi=512)
 
     def initial_state(self, data: TrainingData, n_models: int) -> State:
         q = data.X.shape[1] + int(self.fit_intercept)

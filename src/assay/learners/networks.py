@@ -34,6 +34,7 @@ from assay.learners.base import (
     TorchLearner,
     TrainingData,
     classes_present,
+    models_per_chunk,
     scoped_seed,
 )
 
@@ -189,8 +190,9 @@ class NetworkClassifier(TorchLearner):
 
     def batch_size_hint(self, data: TrainingData) -> int:
         n_params = sum(p.numel() for p in self._module(data).parameters())
-        per_model = data.n * max(data.X.shape[1], 64) + 8 * n_params
-        return int(max(4, min(256, 2**26 // max(1, per_model))))
+        per_model = data.n * max(data.X.shape[1], 64) + 8 * n_params  # activations + Adam
+        itemsize = torch.finfo(self.dtype).bits // 8
+        return models_per_chunk(per_model * itemsize, device=self.device, lo=1, hi=256)
 
     def _module(self, data: TrainingData) -> nn.Module:
         with scoped_seed(self.seed, self.device):  # default initialisation draws globally

@@ -21,31 +21,43 @@ def bdot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).flatten(1).sum(1)
 
 
-def batched_cg(hvp: Callable[[Tensor], Tensor], b: Tensor, rtol: Tensor, max_iter: int) -> Tensor:
-    """Solve H_i x_i = b_i for every model i by conjugate gradients.
+def batched_cg(
+    hvp: Callable[[Tensor], Tensor],
+    b: Tensor,
+    rtol: Tensor,
+    max_iter: int,
+    precondition: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Solve H_i x_i = b_i for every model i by (preconditioned) conjugate gradients.
 
     Stops a model once its residual norm is below ``rtol_i * ||b_i||``; the loop ends when all have.
+    ``precondition(r)`` applies an approximation of H_i^-1 (symmetric positive definite) to every
+    model's residual; without it this is plain CG.
     """
     x = torch.zeros_like(b)
     r = b.clone()
-    p = r.clone()
+    z = r if precondition is None else precondition(r)
+    p = z.clone()
     rs = bdot(r, r)
+    rz = bdot(r, z)
     target = (rtol * rs.sqrt()) ** 2
     tiny = torch.finfo(b.dtype).tiny
+    shape = (-1,) + (1,) * (b.dim() - 1)
     for _ in range(max_iter):
         active = rs > target
         if not bool(active.any()):
             break
         hp = hvp(p)
         curv = bdot(p, hp)
-        alpha = torch.where(active & (curv > tiny), rs / curv.clamp_min(tiny), torch.zeros_like(rs))
-        shape = (-1,) + (1,) * (b.dim() - 1)
+        alpha = torch.where(active & (curv > tiny), rz / curv.clamp_min(tiny), torch.zeros_like(rs))
         x = x + alpha.view(shape) * p
         r = r - alpha.view(shape) * hp
-        rs_new = bdot(r, r)
-        beta = torch.where(active, rs_new / rs.clamp_min(tiny), torch.zeros_like(rs))
-        p = r + beta.view(shape) * p
-        rs = torch.where(active, rs_new, rs)
+        z = r if precondition is None else precondition(r)
+        rz_new = bdot(r, z)
+        beta = torch.where(active, rz_new / rz.clamp_min(tiny), torch.zeros_like(rs))
+        p = z + beta.view(shape) * p
+        rs = torch.where(active, bdot(r, r), rs)
+        rz = torch.where(active, rz_new, rz)
     return x
 
 
