@@ -214,3 +214,20 @@ def test_available_memory_reads_the_system() -> None:
 
     free = available_memory()
     assert 2**20 < free < 2**50
+
+
+def test_multiclass_bootstrap_models_warm_started_from_the_full_fit_match_sklearn() -> None:
+    """Data-OOB's path on digits-sized data (10 classes, 64 features, Newton-CG)."""
+    train, valid, _ = load_dataset("digits", seed=0)
+    rng = np.random.default_rng(2)
+    counts = rng.multinomial(train.n, np.full(train.n, 1 / train.n), size=3).astype(float)
+    lr = LogisticRegression()
+    data = lr.prepare(train)
+    full = lr.fit(data, torch.ones(1, train.n, dtype=torch.float64))
+    init = {"coef": full.coef.expand(3, -1, -1).clone()}
+    warm = lr.fit(data, torch.as_tensor(counts), init)
+    assert bool(warm.report.converged.all())
+    P = warm.predict_proba(lr.prepare(valid).X).numpy()
+    for b in range(3):
+        ref = sklearn_proba(train.X, train.y, counts[b], valid.X, 10, weights=counts[b])
+        np.testing.assert_allclose(P[b], ref, atol=1e-4)

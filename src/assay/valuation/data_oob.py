@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from assay.errors import InvalidParameterError
+from assay.learners.base import State
 from assay.result import ValuationResult
 from assay.utility.utility import Utility
 from assay.valuation.base import Estimate, Game, RunningMoments, SamplingValuation
@@ -94,10 +95,32 @@ class DataOOB(SamplingValuation):
         correct = np.empty_like(counts)
         trained = np.empty(size, bool)
         step = game.batch_size
+        full = _full_state(game)
         for lo in range(0, size, step):
-            fitted = game.fit(counts[lo : lo + step])
+            batch = counts[lo : lo + step]
+            init = (
+                None
+                if full is None
+                else {k: v.expand(len(batch), *v.shape[1:]).clone() for k, v in full.items()}
+            )
+            fitted = game.fit(batch, init)
             proba = fitted.predict_proba(game.train_data.X)
             hit = proba.argmax(-1) == game.train_data.y
             correct[lo : lo + step] = hit.to(torch.float64).cpu().numpy()
             trained[lo : lo + step] = fitted.trained.cpu().numpy()
         moments[""].update(correct, (counts == 0) & trained[:, None])
+
+
+def _full_state(game: Utility) -> State | None:
+    """The full-data model's parameters, to warm-start every bootstrap model from.
+
+    Bootstrap optima lie near the full-data one, so Newton needs fewer iterations from there
+    (digits: 9 instead of 14) and reaches the same optimum (the objectives are strictly convex).
+    None when the learner cannot warm-start.
+    """
+    if not game.learner.supports_warm_start:
+        return None
+    fitted = game.fit(np.ones((1, game.n_players)))
+    if not bool(fitted.trained.all()):
+        return None
+    return fitted.state()
