@@ -135,3 +135,15 @@ def test_knn_shapley_matches_enumeration_of_its_utility(k: int) -> None:
     exact = ExactShapley().fit(KNNGame(train, valid, k)).values
     fast = KNNShapley(k).fit(Utility("logistic", train, valid)).values
     np.testing.assert_allclose(fast, exact, atol=1e-12)
+
+
+def test_warm_started_loo_equals_cold_retraining(breast_cancer) -> None:
+    from assay.valuation import LeaveOneOut
+
+    train, valid, _ = breast_cancer
+    utility = Utility("logistic", train, valid, scorer="log_likelihood")
+    warm = LeaveOneOut().fit(utility)
+    n = train.n
+    cold = Utility("logistic", train, valid, scorer="log_likelihood")(~np.eye(n + 1, n, dtype=bool))
+    np.testing.assert_allclose(warm.values, cold[n] - cold[:n], rtol=0, atol=1e-9)
+    assert len(utility.cache) == n + 1
