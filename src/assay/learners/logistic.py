@@ -368,6 +368,7 @@ class LogisticRegression(TorchLearner):
                     g,
                     forcing,
                     max_iter=max(10, min(250, g[0].numel())),
+                    hvp_rows=functools.partial(_hvp_rows, sub, P),
                 )
             f0 = sub.objective(Wa)
             slope = bdot(g, d)
@@ -383,6 +384,11 @@ class LogisticRegression(TorchLearner):
             if active.numel() == 0:
                 break
         return W, iters, converged
+
+
+def _hvp_rows(pb: _Problem, P: Tensor, V: Tensor, rows: Tensor) -> Tensor:
+    """Hessian-vector products of the models ``rows`` only (for CG's still-active models)."""
+    return _subproblem(pb, rows).hvp(P[rows], V)
 
 
 def _subproblem(pb: _Problem, rows: Tensor) -> _Problem:

@@ -27,12 +27,15 @@ def batched_cg(
     rtol: Tensor,
     max_iter: int,
     precondition: Callable[[Tensor], Tensor] | None = None,
+    hvp_rows: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Solve H_i x_i = b_i for every model i by (preconditioned) conjugate gradients.
 
     Stops a model once its residual norm is below ``rtol_i * ||b_i||``; the loop ends when all have.
     ``precondition(r)`` applies an approximation of H_i^-1 (symmetric positive definite) to every
-    model's residual; without it this is plain CG.
+    model's residual; without it this is plain CG. ``hvp_rows(p, rows)``, when given, computes the
+    products of the models ``rows`` only: models that have converged then cost nothing while the
+    slowest ones finish (with one ``hvp`` over all models, every iteration pays for all of them).
     """
     x = torch.zeros_like(b)
     r = b.clone()
@@ -47,7 +50,12 @@ def batched_cg(
         active = rs > target
         if not bool(active.any()):
             break
-        hp = hvp(p)
+        if hvp_rows is None:
+            hp = hvp(p)
+        else:
+            rows = torch.nonzero(active).flatten()
+            hp = torch.zeros_like(p)
+            hp[rows] = hvp_rows(p[rows], rows)
         curv = bdot(p, hp)
         alpha = torch.where(active & (curv > tiny), rz / curv.clamp_min(tiny), torch.zeros_like(rs))
         x = x + alpha.view(shape) * p
