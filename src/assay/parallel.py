@@ -142,6 +142,7 @@ def _ray_init(ray: Any, address: str | None, n_jobs: int | None) -> None:
     """Connect to the cluster at ``address`` (clear error when none answers), or start one here."""
     if address is None:
         ray.init(
+            address="local",  # a fresh runtime here, never a stale cluster `ray start` recorded
             num_cpus=n_jobs,
             include_dashboard=False,
             log_to_driver=False,
