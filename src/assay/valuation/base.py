@@ -292,6 +292,7 @@ class SamplingValuation(ValuationMethod):
             values, _, counts = self._values(moments)
             status = Status(state.samples, time.perf_counter() - start, values, counts)
             if state.rounds > 0 and self.stop(status):
+                state.seconds = status.seconds  # the time the rule saw (MaxSeconds: >= its cap)
                 break
             cap = self.stop.remaining(status)
             size = self.batch_size if cap is None else min(self.batch_size, cap)
