@@ -52,7 +52,9 @@ def select(
     warm_start: float = typer.Option(
         0.2, "--warm-start", help="share of budget training the oracle"
     ),
-    strategy: str = typer.Option("top", "--strategy", help="top, bottom or sample (values)"),
+    strategy: str = typer.Option(
+        "top", "--strategy", help="keep (= top: the most valuable), suspect (= bottom) or sample"
+    ),
     balance: str | None = typer.Option(None, "--balance", help="class or cluster"),
     learner: str = learner_option(),
     learner_param: list[str] = LearnerParamOpt,
