@@ -127,3 +127,30 @@ def test_parameter_selection_errors(lora) -> None:
         select_parameters(model, ["nope"])
     with pytest.raises(InvalidParameterError, match="no LoRA"):
         select_parameters(torch.nn.Linear(2, 2), "lora")
+
+
+def test_select_corpus_budgets_and_writes(lora, tmp_path) -> None:
+    from assay.llm import Corpus, load_corpus
+    from assay.llm.select import select_corpus
+
+    model, tok, enc = lora
+    corpus = Corpus.from_records(RECORDS)
+    target = Corpus.from_records(RECORDS[:2])
+    for method in ("perplexity", "ifd", "grand", "less", "kcenter"):
+        sel = select_corpus(
+            corpus,
+            model,
+            tok,
+            method=method,
+            budget=0.5,
+            target=target,
+            dim=8,
+            out=tmp_path / f"{method}.jsonl",
+        )
+        assert len(sel.positions) == 4 and len(set(sel.positions)) == 4
+        back = load_corpus(tmp_path / f"{method}.jsonl")
+        assert back.responses == [RECORDS[i]["response"] for i in sel.positions]
+    sel = select_corpus(corpus, model, tok, method="perplexity", budget=10)
+    tokens = np.array([e.n_scored for e in enc])
+    assert sel.tokens == tokens[sel.positions].sum() <= 10
+    assert np.all(np.diff(sel.scores[sel.positions]) >= 0)  # lowest perplexity first

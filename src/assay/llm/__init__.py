@@ -17,11 +17,13 @@ from assay.llm.scores import (
     TokenEntropy,
     TokenScore,
 )
+from assay.llm.select import CorpusSelection, select_corpus
 
 __all__ = [
     "IFD",
     "SCORES",
     "Corpus",
+    "CorpusSelection",
     "LengthAwareLoss",
     "Perplexity",
     "ResponseLoss",
@@ -30,5 +32,6 @@ __all__ = [
     "load_causal_lm",
     "load_corpus",
     "load_tokenizer",
+    "select_corpus",
     "write_corpus",
 ]
