@@ -6,6 +6,12 @@ seeded class-stratified sample) start the labelled set. Several acquisition func
 (``--acquisition fi,random,bald``) run on the same initial set and test set. Writes
 ``DIR/curve.json``, ``DIR/curve.png`` and ``DIR/report.html``; ``DIR/state/<name>/state.json``
 lets a killed run continue where it stopped (rerun the same command).
+
+With a person as the oracle: when POOL's target column is empty on some rows, those rows are the
+pool and the labelled rows start the model. ``assay active POOL --target COL --batch N --out DIR``
+writes the next N rows to label to ``DIR/to_label.csv`` and stops; fill in the target column (in
+that file or any CSV with the id and target columns) and rerun with ``--labels FILE`` to train,
+score and get the next batch (see :mod:`assay.select.label_rounds`).
 """
 
 from __future__ import annotations
@@ -42,9 +48,20 @@ def active(
     valid: str | None = typer.Option(
         None, "--valid", help="Validation file (used by iv and valuation-based acquisitions)."
     ),
-    initial: int = typer.Option(..., "--initial", help="Size of the initial labelled set."),
-    batch: int = typer.Option(..., "--batch", help="Points labelled per round."),
-    rounds: int = typer.Option(..., "--rounds", help="Acquisition rounds."),
+    initial: int | None = typer.Option(
+        None, "--initial", help="Size of the initial labelled set (simulated mode)."
+    ),
+    batch: int = typer.Option(10, "--batch", help="Points labelled per round."),
+    rounds: int | None = typer.Option(None, "--rounds", help="Acquisition rounds (simulated)."),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Filled-in labels (CSV with the id and target columns, e.g. DIR/to_label.csv); "
+        "teaches them and proposes the next batch.",
+    ),
+    id_column: str | None = typer.Option(
+        None, "--id-column", help="Column of row ids (default: a column named id, else the row)."
+    ),
     acquisition: list[str] = typer.Option(
         ["fi"],
         "--acquisition",
@@ -76,6 +93,23 @@ def active(
     names = [n.strip() for item in acquisition for n in item.split(",") if n.strip()]
     if not names:
         raise InvalidParameterError("--acquisition needs at least one name")
+    if _has_blank_target(pool, target):
+        if len(names) != 1:
+            raise InvalidParameterError(
+                f"labelling rounds use one acquisition, got {len(names)}: {names}"
+            )
+        model = make_learner(learner, **parse_params(learner_param))
+        _label_round(pool, target, id_column, labels, out, model, names[0], acq_param, batch, seed)
+        return
+    if labels is not None:
+        raise InvalidParameterError(
+            f"--labels needs a POOL whose {target!r} column is empty on the rows to label"
+        )
+    if initial is None or rounds is None:
+        raise InvalidParameterError(
+            "--initial and --rounds are needed when every POOL row is labelled (simulated mode); "
+            "leave the target empty on the rows a person should label instead"
+        )
     data, test_ds, valid_ds = load_pool(pool, target, test, test_fraction, valid, seed)
     if not 2 <= initial < data.n:
         raise InvalidParameterError(f"--initial must lie in [2, {data.n - 1}], got {initial}")
@@ -134,6 +168,53 @@ def active(
         f"{len(names)} acquisition(s), {rounds} rounds of {batch}: final test score "
         + ", ".join(f"{k} {float(v['score'].iloc[-1]):.4f}" for k, v in curves.items())
         + f" (best: {best}) -> {out}"
+    )
+
+
+def _has_blank_target(pool: str, target: str | None) -> bool:
+    if target is None or not Path(pool).exists():
+        return False
+    from assay.data.io import read_frame
+
+    frame = read_frame(pool)
+    if target not in frame.columns:
+        return False
+    col = frame[target]
+    return bool(col.isna().any() or (col.astype(str).str.strip() == "").any())
+
+
+def _label_round(
+    pool: str,
+    target: str | None,
+    id_column: str | None,
+    labels: Path | None,
+    out: Path,
+    model: Any,
+    name: str,
+    acq_param: list[str],
+    batch: int,
+    seed: int,
+) -> None:
+    from assay.select.acquisition import make_acquisition
+    from assay.select.label_rounds import label_round, read_pool
+
+    assert target is not None
+    table = read_pool(pool, target, id_column=id_column)
+    res = label_round(
+        table,
+        out,
+        learner=model,
+        acquisition=make_acquisition(name, **parse_params(acq_param)),
+        batch=batch,
+        labels=labels,
+        seed=seed,
+    )
+    al = res.learner
+    taught = f"taught {res.taught} label(s); " if res.taught else ""
+    typer.echo(
+        f"round {al.round}: {taught}{al.labelled.n} labelled, {len(al.remaining_ids)} unlabelled; "
+        f"fill in {target!r} for the {len(res.batch)} rows in {res.path} and rerun with "
+        f"--labels {res.path}"
     )
 
 
