@@ -19,8 +19,9 @@ When nothing is left to split by (no positive value under ``clip``, a non-positi
 payouts; ``level="provider"`` first sums the values of each provider's points (a provider's
 harmful points then offset its helpful ones) and splits among providers.
 
-:func:`payouts` returns a tidy table (one row per prediction and payee), :func:`aggregate_payouts`
-totals a table over many predictions.
+:func:`payouts` returns a tidy table (one row per prediction and payee), :func:`top_payees` keeps
+each prediction's largest payees and sums the rest, :func:`aggregate_payouts` totals a table over
+many predictions.
 """
 
 from __future__ import annotations
@@ -174,6 +175,41 @@ def aggregate_payouts(table: pd.DataFrame, by: str = "provider") -> pd.DataFrame
     total = out["payout_total"].sum()
     out["revenue_share"] = out["payout_total"] / total if total != 0 else 0.0
     return out.sort_values("payout_total", ascending=False).reset_index()
+
+
+def top_payees(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per prediction, the ``k`` payees with the largest payouts plus one row summing the rest.
+
+    Keeps a payout table's size at ``m * (k + 1)`` rows instead of ``m * n``. The rest row has
+    an empty ``payee`` and ``provider``, the summed ``value``, ``share`` and ``payout`` of the
+    payees it stands for, and their number in ``payees`` (1 on the other rows), so each
+    prediction's payouts still sum to its price.
+
+    Examples
+    --------
+    >>> t = payouts([[0.3, 0.1, 0.2, -0.2]], 6.0)
+    >>> top_payees(t, 2)[["payee", "payout", "payees"]].values.tolist()
+    [[0, 3.0, 1], [2, 2.0, 1], [None, 1.0, 2]]
+    """
+    _check_table(table)
+    if k < 1:
+        raise InvalidParameterError(f"top_k must be >= 1, got {k}")
+    ranked = table.sort_values(
+        ["prediction", "payout", "value"], ascending=[True, False, False], kind="stable"
+    )
+    pos = ranked.groupby("prediction", sort=False).cumcount()
+    top = ranked[pos < k].assign(payees=1, _rest=False)
+    rest = ranked[pos >= k]
+    if len(rest) == 0:
+        return top.drop(columns="_rest").reset_index(drop=True)
+    cols = [c for c in ("value", "share", "payout") if c in rest.columns]
+    summed = rest.groupby("prediction", sort=True).agg(
+        **{c: (c, "sum") for c in cols}, payees=("payout", "size"), rule=("rule", "first")
+    )
+    summed = summed.reset_index().assign(payee=None, provider=None, _rest=True)
+    out = pd.concat([top.astype({"payee": object, "provider": object}), summed], ignore_index=True)
+    out = out.sort_values(["prediction", "_rest"], kind="stable").drop(columns="_rest")
+    return out[[*table.columns, "payees"]].reset_index(drop=True)
 
 
 def _check_table(table: pd.DataFrame) -> None:

@@ -13,7 +13,8 @@ Endpoints
 ``POST /attribute``
     Body (JSON)::
 
-        {"inputs": [[x_1, ..., x_d], ...],      # m inputs, d numbers each (required)
+        {"inputs": [[x_1, ..., x_d], ...],      # m inputs, d numbers each (required), or
+                                                # named: [{"age": 31, ...}, ...] / {"age": 31, ...}
          "labels": ["7", ...],                  # label paid for, per input (default: predicted)
          "price": 1.0,                          # or one price per input (>= 0)
          "level": "point",                      # or "provider"
@@ -201,7 +202,9 @@ def create_app(
 
     class AttributeRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        inputs: list[list[Number]] = Field(min_length=1)
+        inputs: list[list[Number]] | list[dict[str, Number]] | dict[str, Number] = Field(
+            min_length=1
+        )
         labels: list[str | int] | None = None
         price: (
             Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -249,18 +252,14 @@ def create_app(
         }
 
     def attribute(request: AttributeRequest) -> dict[str, Any]:
-        m = len(request.inputs)
+        inputs = [request.inputs] if isinstance(request.inputs, dict) else request.inputs
+        m = len(inputs)
         if m > max_batch:
             raise fail(413, f"at most {max_batch} inputs per request, got {m}")
-        bad = [i for i, row in enumerate(request.inputs) if len(row) != ex.n_features]
-        if bad:
-            i = bad[0]
-            raise fail(
-                422,
-                f"every input needs {ex.n_features} numbers; input {i} has "
-                f"{len(request.inputs[i])} ({len(bad)} inputs have the wrong length)",
-            )
-        X = np.asarray(request.inputs, dtype=np.float64)
+        try:
+            X = input_matrix(inputs, ex.n_features, ex.feature_names)
+        except AssayError as exc:
+            raise fail(422, str(exc)) from exc
         prices = request.price
         if isinstance(prices, list) and len(prices) != m:
             raise fail(422, f"price must be one number or {m} numbers, got {len(prices)}")
@@ -299,6 +298,45 @@ def create_app(
     app.post("/attribute")(attribute)
     app.add_middleware(RequestGuard, token=token, max_body_bytes=max_body_bytes)
     return app
+
+
+def input_matrix(inputs: list[Any], n_features: int, feature_names: list[str] | None) -> np.ndarray:
+    """Rows as an (m, d) float matrix: each row a list of d numbers or an object by feature name.
+
+    Raises
+    ------
+    InvalidDataError
+        A list of the wrong length, an object missing or adding feature names (named), named
+        inputs to an explainer without feature names.
+    """
+    from assay.errors import InvalidDataError
+
+    X = np.empty((len(inputs), n_features), dtype=np.float64)
+    names = None if feature_names is None else list(feature_names)
+    for i, row in enumerate(inputs):
+        if isinstance(row, dict):
+            if names is None:
+                raise InvalidDataError(
+                    "this explainer was trained without feature names; send each input as a "
+                    f"list of {n_features} numbers"
+                )
+            missing = [c for c in names if c not in row]
+            extra = sorted(c for c in row if c not in set(names))
+            if missing or extra:
+                raise InvalidDataError(
+                    f"input {i}: missing features {missing[:10]}, unknown names {extra[:10]} "
+                    f"(the features are {names[:20]})"
+                )
+            X[i] = [row[c] for c in names]
+        else:
+            if len(row) != n_features:
+                bad = sum(1 for r in inputs if not isinstance(r, dict) and len(r) != n_features)
+                raise InvalidDataError(
+                    f"every input needs {n_features} numbers; input {i} has {len(row)} "
+                    f"({bad} inputs have the wrong length)"
+                )
+            X[i] = row
+    return X
 
 
 def _encode(ex: DataExplainer, labels: list[str | int]) -> Any:

@@ -23,6 +23,11 @@ def attribute(
         None, "--label-column", help="Column with the label paid for (default: predicted)."
     ),
     id_column: str | None = IdColumnOpt,
+    top_k: int = typer.Option(
+        10,
+        "--top-k",
+        help="Payees kept per prediction (the rest summed in one row); 0 keeps them all.",
+    ),
     threads: int | None = ThreadsOpt,
 ) -> None:
     """Value every training point (or provider) for each input and split the price."""
@@ -30,7 +35,7 @@ def attribute(
 
     from assay.explain import DataExplainer
     from assay.explain.inputs import read_inputs
-    from assay.payouts import aggregate_payouts, payouts
+    from assay.payouts import aggregate_payouts, payouts, top_payees
 
     setup(threads=threads)
     if out is None:
@@ -45,6 +50,11 @@ def attribute(
     table = payouts(
         values, price, ids=ex.ids, providers=ex.providers, negative=negative, level=level
     )
+    if top_k < 0:
+        raise InvalidParameterError(f"--top-k must be >= 0 (0 keeps every payee), got {top_k}")
+    totals = aggregate_payouts(table, by="provider").head(5)
+    if top_k:
+        table = top_payees(table, top_k)
     table.insert(1, "label", np.asarray(ex.classes)[y][table["prediction"].to_numpy()])
     if ids is not None:
         table["prediction"] = np.asarray(ids)[table["prediction"].to_numpy()]
@@ -55,8 +65,10 @@ def attribute(
         out = out if out.suffix == ".parquet" else out.with_suffix(".parquet")
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out, index=False)
-    totals = aggregate_payouts(table, by="provider").head(5)
-    typer.echo(f"{len(X)} predictions x {values.shape[1]} training points ({ex.variant}) -> {out}")
+    typer.echo(
+        f"{len(X)} predictions x {values.shape[1]} training points ({ex.variant}), "
+        f"{len(table)} rows -> {out}"
+    )
     typer.echo(
         "top payees: "
         + ", ".join(

@@ -92,6 +92,7 @@ def trim(
     """Trim DATA: remove the --remove least valuable training points and retrain."""
     from assay.data.task import TaskSpec, build_task
     from assay.evaluate import figure_png, make_report
+    from assay.evaluate.report import spec_rows
     from assay.learners import make_learner
     from assay.result import atomic_write_bytes
     from assay.select.trim import plot_trimming
@@ -143,6 +144,7 @@ def trim(
         facts=facts,
         title=f"assay trim: {data}",
         extra_sections=[section],
+        rows=spec_rows(spec),
     )
     report.write(out / "report.html")
     first, last = summary["scores"][split]["before"], summary["scores"][split]["after"]

@@ -47,21 +47,67 @@ def method_facts(
                 "seconds": (times or {}).get(label, sec),
                 "samples": p.pop("samples", None),
                 "seed": p.pop("seed", None),
-                "params": json.dumps(p, sort_keys=True, default=str) if p else "",
             }
         )
     df = pd.DataFrame(rows)
-    empty = [c for c in ("samples", "seed", "params") if df[c].isna().all() or (df[c] == "").all()]
+    empty = [c for c in ("samples", "seed") if df[c].isna().all()]
     return df.drop(columns=empty)
 
 
+def method_params(results: Mapping[str, ValuationResult]) -> pd.DataFrame:
+    """The methods' parameters as a table a person reads: one row per parameter.
+
+    Columns ``parameter`` and one per method; nested parameters (``task.flip_rate``) are spelt
+    out with dots, lists joined with commas; a blank cell means the method has no such parameter.
+    Seconds, samples and seed are in :func:`method_facts` instead.
+    """
+    flat: dict[str, dict[str, str]] = {}
+    for label, r in results.items():
+        p = {k: v for k, v in r.params.items() if k not in ("seconds", "samples", "seed")}
+        flat[label] = dict(_flatten(p))
+    names = sorted({k for f in flat.values() for k in f})
+    return pd.DataFrame(
+        {"parameter": names, **{lab: [f.get(n, "") for n in names] for lab, f in flat.items()}}
+    )
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.extend(_flatten(value, name + "."))
+        elif isinstance(value, list | tuple):
+            out.append((name, ", ".join(_cell(v) for v in value)))
+        else:
+            out.append((name, _cell(value)))
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, Mapping):
+        return json.dumps(v, sort_keys=True, default=str)
+    return str(v)
+
+
 def value_summary(
-    result: ValuationResult, k: int = 10, flipped_ids: Sequence[Any] | None = None
+    result: ValuationResult,
+    k: int = 10,
+    flipped_ids: Sequence[Any] | None = None,
+    rows: pd.DataFrame | None = None,
+    max_columns: int = 8,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``k`` points most worth keeping and the ``k`` most suspect, by the declared direction.
 
     Each table has rank, id, value, stderr, count (and ``flipped`` when ``flipped_ids`` is given);
-    for a higher-is-better result they are the highest and the lowest values.
+    for a higher-is-better result they are the highest and the lowest values. With ``rows`` (the
+    data rows, an ``id`` column and their label and feature columns, e.g.
+    :meth:`Dataset.to_pandas`), each point's row is joined on by id: its label and its first
+    ``max_columns`` other columns.
     """
     k = min(k, len(result))
     flipped = None if flipped_ids is None else {str(v) for v in flipped_ids}
@@ -71,9 +117,25 @@ def value_summary(
         df.insert(0, "rank", np.arange(1, len(df) + 1))
         if flipped is not None:
             df["flipped"] = ["yes" if str(v) in flipped else "" for v in df["id"]]
-        return df
+        return df if rows is None else join_rows(df, rows, max_columns)
 
     return frame(result.keepers(k)), frame(result.suspects(k))
+
+
+def join_rows(table: pd.DataFrame, rows: pd.DataFrame, max_columns: int = 8) -> pd.DataFrame:
+    """``table`` (with an ``id`` column) with each id's data row appended (ids matched as text).
+
+    ``rows`` needs an ``id`` column; its other columns follow ``table``'s, the first
+    ``max_columns`` of them (a label column, if named ``label`` or ``target``, is always kept).
+    """
+    if "id" not in rows.columns:
+        raise InvalidDataError(f"the data rows need an 'id' column; they have {list(rows)[:10]}")
+    others = [c for c in rows.columns if c != "id" and c not in table.columns]
+    first = [c for c in others if str(c) in ("label", "target")]
+    keep = first + [c for c in others if c not in first][: max(0, max_columns - len(first))]
+    lookup = rows.assign(_key=rows["id"].astype(str)).drop_duplicates("_key").set_index("_key")
+    joined = lookup.reindex(table["id"].astype(str))[keep].reset_index(drop=True)
+    return pd.concat([table.reset_index(drop=True), joined], axis=1)
 
 
 def _describe(r: ValuationResult) -> str:
@@ -116,6 +178,7 @@ def make_report(
     title: str = "assay report",
     top_k: int = 10,
     extra_sections: Sequence[ExtraSection] = (),
+    rows: pd.DataFrame | None = None,
 ) -> Report:
     """The evaluation report of one run.
 
@@ -136,6 +199,9 @@ def make_report(
         Rows of the highest / lowest tables per method.
     extra_sections : sequence of (title, content[, figure])
         Appended at the end; ``content`` is text (escaped), :class:`Html` or a DataFrame.
+    rows : DataFrame, optional
+        The training rows (an ``id`` column, the label, the features): the keeper and suspect
+        tables show each point's label and contents (see :func:`join_rows`).
     """
     res = labelled(results)
     report = Report(
@@ -145,6 +211,9 @@ def make_report(
     )
     report.add_facts("Run facts", {"methods": ", ".join(res), **dict(facts or {})})
     report.add_table("Methods", method_facts(res, times), caption="Wall time in seconds.")
+    params = method_params(res)
+    if len(params):
+        report.add_table("Method parameters", params, caption="Blank: the method has no such one.")
     _check_columns(detection, {"method", "roc_auc"}, "detection")
     _check_columns(curves, {"method", "curve", "direction", "fraction", "score"}, "curves")
     if detection is not None and not detection.empty:
@@ -175,7 +244,7 @@ def make_report(
             r, flipped_ids=_known(r, flipped_ids), title=f"Values of {label}"
         )
         report.add_figure(None, fig)
-        high, low = value_summary(r, top_k, flipped_ids)
+        high, low = value_summary(r, top_k, flipped_ids, rows)
         report.add_table(None, high, caption=f"The {len(high)} most worth keeping.")
         report.add_table(None, low, caption=f"The {len(low)} most suspect.")
     for extra in extra_sections:
@@ -238,6 +307,7 @@ def build_report(
         facts.update(extra)
     return make_report(
         results,
+        rows=task_rows(results),
         detection=ev["detection"],
         curves=ev["curves"],
         facts=facts,
@@ -246,3 +316,32 @@ def build_report(
         title=title or f"assay report: {d.name}",
         extra_sections=extra_sections,
     )
+
+
+def task_rows(results: Mapping[str, ValuationResult]) -> pd.DataFrame | None:
+    """The unscaled training rows of the task the results record (None when it cannot be read).
+
+    The labels are the ones the methods saw (flipped ones included); the data is rebuilt from the
+    ``task`` the first result records, without standardising, so the values read as in the file.
+    """
+    from assay.data.task import TaskSpec
+    from assay.errors import AssayError
+
+    spec = next((r.params.get("task") for r in results.values() if "task" in r.params), None)
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return spec_rows(TaskSpec.from_dict(spec))
+    except (AssayError, OSError, ValueError) as exc:
+        log.warning("report: the data rows are not shown (%s)", exc)
+        return None
+
+
+def spec_rows(spec: Any) -> pd.DataFrame:
+    """The unscaled training rows of a :class:`~assay.data.task.TaskSpec`: id, features, label."""
+    import dataclasses
+
+    from assay.data.task import build_task
+
+    task = build_task(dataclasses.replace(spec, scale=False))
+    return task.train.to_pandas(target="label")
