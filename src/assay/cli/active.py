@@ -93,7 +93,9 @@ def active(
     names = [n.strip() for item in acquisition for n in item.split(",") if n.strip()]
     if not names:
         raise InvalidParameterError("--acquisition needs at least one name")
-    if _has_blank_target(pool, target):
+    from assay.select.label_rounds import has_blank_target
+
+    if has_blank_target(pool, target):
         if len(names) != 1:
             raise InvalidParameterError(
                 f"labelling rounds use one acquisition, got {len(names)}: {names}"
@@ -169,18 +171,6 @@ def active(
         + ", ".join(f"{k} {float(v['score'].iloc[-1]):.4f}" for k, v in curves.items())
         + f" (best: {best}) -> {out}"
     )
-
-
-def _has_blank_target(pool: str, target: str | None) -> bool:
-    if target is None or not Path(pool).exists():
-        return False
-    from assay.data.io import read_frame
-
-    frame = read_frame(pool)
-    if target not in frame.columns:
-        return False
-    col = frame[target]
-    return bool(col.isna().any() or (col.astype(str).str.strip() == "").any())
 
 
 def _label_round(

@@ -53,6 +53,14 @@ def _blank(col: pd.Series) -> np.ndarray:
     return np.asarray([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
 
 
+def has_blank_target(path: str | Path, target: str | None) -> bool:
+    """Whether ``path`` is a table whose ``target`` column is empty on some rows (to label)."""
+    if target is None or not Path(path).is_file():
+        return False
+    frame = read_frame(path)
+    return target in frame.columns and bool(_blank(frame[target]).any())
+
+
 def read_pool(path: str | Path, target: str, *, id_column: str | None = None) -> PoolTable:
     """Read a pool table whose ``target`` is empty on the rows still to label.
 
