@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from assay.errors import InvalidDataError, InvalidParameterError
+from assay.errors import InvalidDataError, InvalidParameterError, check_output_path, corrupt
 
 HIGHER_IS_BETTER = "higher-is-better"
 HIGHER_IS_SUSPECT = "higher-is-suspect"
@@ -230,9 +230,11 @@ class ValuationResult:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        check_output_path(path, what="values file")
         p = Path(path)
         if p.suffix != ".parquet":
             p = p.with_suffix(p.suffix + ".parquet") if p.suffix else p.with_suffix(".parquet")
+        check_output_path(p, what="values file")
         table = pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
@@ -255,14 +257,28 @@ class ValuationResult:
         p = Path(path)
         if not p.exists():
             raise InvalidDataError(f"values file not found: {str(p)!r}")
-        df = pd.read_parquet(p)
+        if p.is_dir():
+            raise InvalidDataError(f"{str(p)!r} is a directory, not a values file")
+        fresh = "rerun `assay value` to write it afresh"
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several unrelated types for bad files
+            raise corrupt("values file", p, exc, fresh) from exc
         missing = {"id", "value"} - set(df.columns)
         if missing:
             raise InvalidDataError(f"{str(p)!r} lacks columns {sorted(missing)}")
         meta: dict[str, Any] = {"method": p.stem, "params": {}}
-        if sidecar_path(p).exists():
-            meta = json.loads(sidecar_path(p).read_text())
+        side = sidecar_path(p)
+        if side.exists():
+            try:
+                meta = json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise corrupt("sidecar", side, exc, f"delete it or {fresh}") from exc
+            if not isinstance(meta, dict) or not isinstance(meta.get("params", {}), dict):
+                raise corrupt("sidecar", side, "not a JSON object with a params object", fresh)
         n = len(df)
+        if df["value"].dtype.kind not in "fiub":
+            raise corrupt("values file", p, f"column 'value' has dtype {df['value'].dtype}", fresh)
         return cls(
             df["id"].to_numpy(),
             df["value"].to_numpy(np.float64),

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from assay.errors import InvalidParameterError
+from assay.errors import InvalidParameterError, check_output_path
 from assay.valuation.catalog import methods_help
 
 DataArg = typer.Argument(
@@ -91,6 +91,7 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 
 def values_path(out: Path) -> Path:
+    check_output_path(out, what="values file")
     return out if out.suffix == ".parquet" else out.with_suffix(".parquet")
 
 

@@ -24,8 +24,19 @@ def _readonly(a: NDArray[Any]) -> NDArray[Any]:
     return view
 
 
-def check_features(X: ArrayLike, what: str = "X") -> NDArray[np.float64]:
-    """Return ``X`` as a 2-D finite float64 array or raise :class:`InvalidDataError` saying why."""
+#: largest magnitude accepted in a feature: beyond it, squaring in float32 (standardising,
+#: distances, Gram matrices) overflows to inf
+MAX_FEATURE_MAGNITUDE = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def check_features(
+    X: ArrayLike, what: str = "X", names: list[str] | tuple[str, ...] | None = None
+) -> NDArray[np.float64]:
+    """Return ``X`` as a 2-D finite float64 array or raise :class:`InvalidDataError` saying why.
+
+    Values beyond :data:`MAX_FEATURE_MAGNITUDE` (about 1.8e19) are refused too, naming the
+    column (``names`` when given): they are finite but overflow when squared or cast to float32.
+    """
     arr = np.asarray(X)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
@@ -50,6 +61,15 @@ def check_features(X: ArrayLike, what: str = "X") -> NDArray[np.float64]:
             f"({kind} first at row {row}, column {col}); "
             "impute or drop them before valuation"
         )
+    big = np.abs(arr) > MAX_FEATURE_MAGNITUDE
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        name = names[col] if names is not None and col < len(names) else f"column {col}"
+        raise InvalidDataError(
+            f"{what} feature {name!r} has value {arr[row, col]:.3g} at row {row}, beyond "
+            f"±{MAX_FEATURE_MAGNITUDE:.2g}: it overflows float32 when squared or standardised; "
+            "rescale the column (e.g. log or divide by a unit)"
+        )
     return arr
 
 
@@ -73,6 +93,14 @@ def encode_labels(
     if arr.dtype == object and any(v is None for v in arr):
         raise InvalidDataError(f"{what} has missing (None) labels")
     if classes is None:
+        if arr.dtype.kind == "f":
+            distinct = np.unique(arr)
+            if len(distinct) > 10 and not np.all(distinct == np.round(distinct)):
+                raise InvalidDataError(
+                    f"{what}: target looks continuous ({len(distinct)} distinct float values); "
+                    "assay values classification data: use a classification target "
+                    "(or bin it into classes)"
+                )
         cls, codes = np.unique(arr, return_inverse=True)
         return codes.astype(np.int64), cls
     cls = np.asarray(classes)
@@ -84,6 +112,15 @@ def encode_labels(
             f"(training classes: {cls.tolist()[:20]})"
         )
     return np.fromiter((lookup[v] for v in arr.tolist()), np.int64, len(arr)), cls
+
+
+def _missing(a: NDArray[Any]) -> NDArray[np.bool_]:
+    """Where ``a`` holds NaN or None."""
+    if a.dtype.kind == "f":
+        return np.asarray(np.isnan(a))
+    if a.dtype == object:
+        return np.array([v is None or (isinstance(v, float) and v != v) for v in a.tolist()])
+    return np.zeros(len(a), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +196,8 @@ class Dataset:
         ``classes`` fixes the label coding (pass the training set's ``classes`` when building a
         validation or test set, so that codes agree and unknown labels are caught).
         """
-        Xa = check_features(X).copy()
+        Xa = check_features(X, names=None if feature_names is None else list(feature_names))
+        Xa = Xa.copy()
         ya = np.asarray(y)
         if len(ya) != Xa.shape[0]:
             raise InvalidDataError(
@@ -167,8 +205,23 @@ class Dataset:
             )
         codes, cls_values = encode_labels(ya, classes)
         id_arr = np.arange(Xa.shape[0]) if ids is None else np.asarray(ids)
-        if len(np.unique(id_arr)) != len(id_arr):
-            raise InvalidDataError("ids must be unique; found duplicates")
+        if len(id_arr) != Xa.shape[0]:
+            raise InvalidDataError(
+                f"shape mismatch: X has {Xa.shape[0]} rows but ids has {len(id_arr)} entries"
+            )
+        missing_ids = _missing(id_arr)
+        if missing_ids.any():
+            raise InvalidDataError(
+                f"ids have {int(missing_ids.sum())} missing (NaN / None) values, first at row "
+                f"{int(np.flatnonzero(missing_ids)[0])}; every row needs an id"
+            )
+        uniq, counts = np.unique(
+            id_arr.astype(str) if id_arr.dtype == object else id_arr, return_counts=True
+        )
+        if (counts > 1).any():
+            raise InvalidDataError(
+                f"ids must be unique; duplicated: {uniq[counts > 1].tolist()[:10]}"
+            )
         return cls(
             X=Xa,
             y=codes,

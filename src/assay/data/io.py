@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from assay.data.dataset import Dataset
-from assay.errors import InvalidDataError
+from assay.errors import DataFileError, InvalidDataError
 
 
 def from_pandas(
@@ -82,20 +82,77 @@ def from_pandas(
 
 
 def read_frame(path: str | Path) -> Any:
-    """Read a CSV or Parquet file into a DataFrame, with a clear error if it is missing."""
+    """Read a CSV or Parquet file into a DataFrame.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing, a directory, empty, header-only, binary, not UTF-8, has ragged rows
+        or duplicated column names, or is not valid Parquet; the message names the file and,
+        where known, the line.
+    """
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
-        raise InvalidDataError(f"file not found: {str(p)!r}")
+        raise DataFileError(f"file not found: {str(p)!r}")
+    if p.is_dir():
+        raise DataFileError(f"{str(p)!r} is a directory, not a data file")
     suffix = "".join(p.suffixes[-2:]).lower()
+    if p.stat().st_size == 0:
+        raise DataFileError(f"data file {str(p)!r} is empty (0 bytes)")
     if suffix.endswith(".parquet") or suffix.endswith(".pq"):
-        return pd.read_parquet(p)
-    if any(suffix.endswith(s) for s in (".csv", ".csv.gz", ".tsv", ".txt")):
-        return pd.read_csv(p, sep="\t" if ".tsv" in suffix else ",")
-    raise InvalidDataError(
-        f"unsupported file type {p.suffix!r} for {str(p)!r}; use .csv or .parquet"
-    )
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several unrelated types for bad files
+            raise DataFileError(f"{str(p)!r} is not a readable Parquet file: {exc}") from exc
+        dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
+        if dupes:
+            raise DataFileError(f"{str(p)!r} has duplicated column names: {dupes[:10]}")
+    elif any(suffix.endswith(s) for s in (".csv", ".csv.gz", ".tsv", ".txt")):
+        sep = "\t" if ".tsv" in suffix else ","
+        if not suffix.endswith(".gz"):
+            _check_text(p, sep)
+        try:
+            df = pd.read_csv(p, sep=sep)
+        except pd.errors.EmptyDataError as exc:
+            raise DataFileError(f"data file {str(p)!r} has no columns (blank file)") from exc
+        except pd.errors.ParserError as exc:
+            raise DataFileError(f"cannot parse {str(p)!r}: {str(exc).strip()}") from exc
+        except (UnicodeDecodeError, OSError, EOFError) as exc:
+            raise DataFileError(f"cannot read {str(p)!r}: {exc}") from exc
+    else:
+        raise DataFileError(
+            f"unsupported file type {p.suffix!r} for {str(p)!r}; use .csv, .tsv or .parquet"
+        )
+    if len(df) == 0:
+        raise DataFileError(f"data file {str(p)!r} has a header but no data rows")
+    return df
+
+
+def _check_text(p: Path, sep: str) -> None:
+    """Refuse binary, non-UTF-8 and duplicated-header CSV files, saying where the problem is."""
+    import csv
+
+    raw = p.read_bytes()
+    nul = raw.find(b"\x00", 0, 65536)
+    if nul >= 0:
+        raise DataFileError(
+            f"{str(p)!r} looks binary (NUL byte at offset {nul}), not a CSV text file"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataFileError(
+            f"{str(p)!r} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}); re-save it as UTF-8"
+        ) from exc
+    first = next(iter(text.splitlines()), "")
+    header = next(csv.reader([first], delimiter=sep), [])
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataFileError(f"{str(p)!r} has duplicated column names in its header: {dupes[:10]}")
 
 
 def read_table(

@@ -18,7 +18,7 @@ from assay.data.dataset import Dataset
 from assay.data.io import from_pandas, read_frame
 from assay.data.noise import flip_labels
 from assay.data.splits import Split, Standardizer, split_dataset
-from assay.errors import InvalidDataError, InvalidParameterError
+from assay.errors import InvalidDataError, InvalidParameterError, check_seed
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,13 @@ def _read(path: str, spec: TaskSpec, classes: Any = None) -> Dataset:
 
 def build_task(spec: TaskSpec) -> Task:
     """Load, split, scale and (optionally) corrupt the data the spec describes."""
+    check_seed(spec.seed, "--seed")
+    for what, frac in (
+        ("valid fraction", spec.valid_fraction),
+        ("test fraction", spec.test_fraction),
+    ):
+        if not 0 <= frac < 1:  # also refuses NaN
+            raise InvalidParameterError(f"{what} must lie in [0, 1), got {frac}")
     if not 0 <= spec.flip_rate < 1:
         raise InvalidParameterError(f"flip rate must lie in [0, 1), got {spec.flip_rate}")
     test: Dataset | None

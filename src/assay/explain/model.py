@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from assay.errors import InvalidDataError
+from assay.errors import AssayError, InvalidDataError, check_output_dir, corrupt
 from assay.explain.networks import ExplainerNet, build_explainer
 from assay.explain.snapshot import ModelSnapshot
 from assay.explain.training import efficient_normalise, group_means
@@ -208,6 +208,7 @@ class DataExplainer:
     # ----------------------------------------------------------------- disk
     def save(self, folder: str | Path) -> Path:
         """Write the explainer to ``folder`` (created); returns the folder."""
+        check_output_dir(folder, what="explainer folder")
         path = Path(folder)
         models: dict[str, Tensor] = {}
         for name in MODELS:
@@ -245,6 +246,16 @@ class DataExplainer:
         missing = [str(f) for f in files if not f.exists()]
         if missing:
             raise InvalidDataError(f"not an explainer folder, missing: {missing}")
+        fresh = "train the explainer again (`assay explain`) to write it afresh"
+        try:
+            return cls._read(path, files)
+        except AssayError:
+            raise
+        except Exception as exc:  # JSON, safetensors, key and shape errors of a damaged folder
+            raise corrupt("explainer folder", path, f"{type(exc).__name__}: {exc}", fresh) from exc
+
+    @classmethod
+    def _read(cls, path: Path, files: list[Path]) -> DataExplainer:
         meta = json.loads(files[0].read_text())
         if meta.get("format") != FORMAT:
             raise InvalidDataError(f"unsupported explainer format {meta.get('format')!r}")

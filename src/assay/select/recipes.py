@@ -97,6 +97,8 @@ def subset_by_method(
 
     train = task.train
     m = budget_count(budget, train.n)
+    if clusters is not None and clusters < 1:
+        raise InvalidParameterError(f"clusters must be a positive integer, got {clusters}")
     k = clusters or max(1, round(0.2 * m))
     if method == "uniform":
         return uniform_subset(train.n, m, seed=task.seed, ids=train.ids)

@@ -91,6 +91,8 @@ def trimming_curves(
     baseline's ``random_repeats`` seeded orders; 0 for valuations). An order named ``"random"`` is
     replaced by that baseline. All models are trained in one batched utility call.
     """
+    if random_repeats < 0:
+        raise InvalidParameterError(f"random_repeats must be >= 0, got {random_repeats}")
     budgets = check_budgets(budgets, train.n)
     u = Utility(learner, train, test, scorer)
     blocks: list[tuple[str, NDArray[np.bool_]]] = []

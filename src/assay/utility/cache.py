@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from assay.errors import check_output_dir, corrupt
 from assay.result import atomic_write_bytes
 
 
@@ -36,11 +37,17 @@ class UtilityCache:
         self.memory: dict[bytes, NDArray[np.float64]] = {}
         self.directory = None if directory is None else Path(directory)
         if self.directory is not None:
+            check_output_dir(self.directory, what="cache directory")
             self.directory.mkdir(parents=True, exist_ok=True)
             for part in sorted(self.directory.glob("part-*.npz")):
-                with np.load(part) as z:
-                    for k, v in zip(z["keys"], z["scores"], strict=True):
-                        self.memory[bytes(k)] = v
+                try:
+                    with np.load(part, allow_pickle=False) as z:
+                        for k, v in zip(z["keys"], z["scores"], strict=True):
+                            self.memory[bytes(k)] = np.asarray(v, dtype=np.float64)
+                except Exception as exc:  # zipfile / key / length errors of a damaged part
+                    raise corrupt(
+                        "utility cache part", part, exc, "delete that file (the others are kept)"
+                    ) from exc
 
     def __len__(self) -> int:
         return len(self.memory)

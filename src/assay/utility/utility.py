@@ -34,6 +34,12 @@ Truncation = Callable[[int, NDArray[np.float64]], NDArray[np.bool_]]
 
 def check_train_valid(train: Dataset, valid: Dataset) -> None:
     """Raise a clear error unless ``train`` and ``valid`` can be used together."""
+    for what, d in (("training data", train), ("validation data", valid)):
+        if not isinstance(d, Dataset):
+            raise InvalidDataError(
+                f"{what} must be an assay Dataset (Dataset.from_arrays / read_table), "
+                f"got {type(d).__name__}"
+            )
     if train.n == 0 or valid.n == 0:
         raise InvalidDataError(f"empty data: train has {train.n} rows, validation {valid.n}")
     if train.n_features != valid.n_features:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.errors import InvalidParameterError
+from assay.errors import AssayError, InvalidParameterError, corrupt
 from assay.parallel import task_rng
 from assay.result import DIRECTIONS, HIGHER_IS_BETTER, ValuationResult, atomic_write_bytes
 from assay.valuation.stopping import MaxSamples, Status, StoppingRule
@@ -356,12 +356,22 @@ class SamplingValuation(ValuationMethod):
 
     def _load(self, ident: str, moments: dict[str, RunningMoments]) -> RoundState:
         assert self.checkpoint is not None
-        with np.load(self.checkpoint) as z:
-            if str(z["identity"]) != ident:
-                raise InvalidParameterError(
-                    f"checkpoint {str(self.checkpoint)!r} belongs to another run (different data, "
-                    "learner or parameters); delete it or choose another path"
-                )
-            for name, m in moments.items():
-                m.load(z, f"m{name}_")
-            return RoundState(int(z["rounds"]), int(z["samples"]), float(z["seconds"]))
+        fresh = "delete it to start afresh"
+        n = len(next(iter(moments.values())).count)
+        try:
+            with np.load(self.checkpoint) as z:
+                if str(z["identity"]) != ident:
+                    raise InvalidParameterError(
+                        f"checkpoint {str(self.checkpoint)!r} belongs to another run (different "
+                        "data, learner or parameters); delete it or choose another path"
+                    )
+                for name, m in moments.items():
+                    m.load(z, f"m{name}_")
+                state = RoundState(int(z["rounds"]), int(z["samples"]), float(z["seconds"]))
+        except AssayError:
+            raise
+        except Exception as exc:  # zipfile / pickle / key / shape errors of a damaged file
+            raise corrupt("checkpoint", self.checkpoint, exc, fresh) from exc
+        if any(len(m.count) != n or len(m.mean) != n for m in moments.values()):
+            raise corrupt("checkpoint", self.checkpoint, "arrays of the wrong length", fresh)
+        return state

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.errors import InvalidParameterError, unknown_name
+from assay.errors import InvalidParameterError, check_params, unknown_name
 from assay.valuation.banzhaf import MSRBanzhaf
 from assay.valuation.base import SamplingValuation, ValuationMethod
 from assay.valuation.cs_shapley import CSShapley
@@ -49,6 +49,10 @@ METHODS: dict[str, tuple[type[ValuationMethod], str]] = {
 }
 
 
+#: samples beyond this cannot finish (each needs at least one model or utility evaluation)
+MAX_BUDGET = 10**9
+
+
 def method_names() -> list[str]:
     """Names accepted by :func:`make_method`."""
     return list(METHODS)
@@ -63,9 +67,15 @@ def make_method(name: str, *, budget: int | None = None, **params: Any) -> Valua
     if name not in METHODS:
         raise unknown_name("method", name, list(METHODS))
     cls = METHODS[name][0]
+    check_params(params, f"method {name!r}")
     if budget is not None:
-        if budget <= 0:
-            raise InvalidParameterError(f"budget must be > 0, got {budget}")
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+            raise InvalidParameterError(f"budget must be a positive integer, got {budget!r}")
+        if budget > MAX_BUDGET:
+            raise InvalidParameterError(
+                f"budget {budget} is beyond what a run could finish (at most {MAX_BUDGET:.0e} "
+                "samples); lower it"
+            )
         if issubclass(cls, SamplingValuation):
             params["stop"] = budget
     try:
