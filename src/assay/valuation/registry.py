@@ -70,7 +70,7 @@ def make_method(name: str, *, budget: int | None = None, **params: Any) -> Valua
     check_params(params, f"method {name!r}")
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-            raise InvalidParameterError(f"budget must be a positive integer, got {budget!r}")
+            raise InvalidParameterError(f"budget must be > 0 (an integer), got {budget!r}")
         if budget > MAX_BUDGET:
             raise InvalidParameterError(
                 f"budget {budget} is beyond what a run could finish (at most {MAX_BUDGET:.0e} "
