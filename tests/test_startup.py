@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,6 @@ def test_method_help_lists_every_registered_method(capsys) -> None:  # type: ign
     for command in ("value", "select"):
         code, out, _ = run([command, "--help"], capsys)
         assert code == 0
-        flat = " ".join(out.replace("│", " ").split())
+        flat = re.sub(r"-\s+", "-", " ".join(out.replace("│", " ").split()))  # joins wraps
         missing = [m for m in METHOD_NAMES if m not in flat]
         assert not missing, (command, missing)

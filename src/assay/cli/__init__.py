@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: loading rich's formatter doubled --help's time
 )
 
 #: exit status of an internal error (AssayError and usage errors exit with 2)
