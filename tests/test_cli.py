@@ -116,11 +116,30 @@ def bad_inputs(tmp_path: Path, table: Path) -> list[tuple[list[str], str]]:
     return [
         (["value", str(tmp_path / "missing.csv"), "--target", "label", *base], "file not found"),
         (["value", str(table), "--target", "nope", *base], "target column 'nope' not found"),
-        (["value", _write(tmp_path, nan), "--target", "label", *base], "NaN values in feature"),
+        (
+            [
+                "value",
+                str(table),
+                "--target",
+                "label",
+                "--valid",
+                _write(tmp_path, nan.drop(columns="b"), "nb.csv"),
+                *base,
+            ],
+            "missing columns ['b']",
+        ),
         (["value", _write(tmp_path, inf, "inf.csv"), "--target", "label", *base], "inf values"),
         (
-            ["value", _write(tmp_path, text, "t.csv"), "--target", "label", *base],
-            "non-numeric feature columns: ['city']",
+            [
+                "value",
+                str(table),
+                "--target",
+                "label",
+                "--valid",
+                _write(tmp_path, text, "t.csv"),
+                *base,
+            ],
+            "training table does not have ['city']",
         ),
         (["value", _write(tmp_path, one, "o.csv"), "--target", "label", *base], "single class"),
         (

@@ -234,6 +234,13 @@ class Dataset:
             name=name,
         )
 
+    @classmethod
+    def from_frame(cls, frame: Any, target: str, **kwargs: Any) -> Dataset:
+        """Encode a DataFrame of any column types (see :func:`assay.data.io.from_pandas`)."""
+        from assay.data.io import from_pandas
+
+        return from_pandas(frame, target, **kwargs)
+
     # ----------------------------------------------------------------- views
     @property
     def n(self) -> int:

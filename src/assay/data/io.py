@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,79 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from assay.data.dataset import Dataset
+from assay.data.encode import TableEncoder, split_labels
 from assay.errors import DataFileError, InvalidDataError
+
+log = logging.getLogger(__name__)
+
+
+def encode_frame(
+    df: Any,
+    target: str,
+    *,
+    id_column: str | None = None,
+    group_column: str | None = None,
+    classes: ArrayLike | None = None,
+    name: str = "",
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    encoder: TableEncoder | None = None,
+    what: str = "table",
+) -> tuple[Dataset, TableEncoder, int]:
+    """Encode a DataFrame into a :class:`Dataset` with a :class:`TableEncoder`.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any mix of numeric, boolean, string, categorical, date and text columns, with gaps.
+    target : str
+        Label column (strings, integers or booleans); rows without a label are excluded.
+    id_column, group_column : str, optional
+        Row ids (otherwise an id-like column is detected; else row positions in ``df``) and
+        group ids; neither is a feature.
+    classes : array-like, optional
+        Fix the label coding (pass the training set's ``classes`` for validation / test files).
+    drop, categorical : sequence of str
+        Override the column guesses (see :class:`TableEncoder`).
+    encoder : TableEncoder, optional
+        An encoder fitted on the training table: ``df`` is matched to it by column name and
+        transformed (validation, test and new rows); otherwise a new one is fitted on ``df``.
+
+    Returns
+    -------
+    (Dataset, TableEncoder, int)
+        The data, the encoder, and the number of rows dropped for a missing label.
+    """
+    import pandas as pd
+
+    if len(df) == 0:
+        raise InvalidDataError(f"the {what} is empty (0 rows)")
+    rows, labels, n_unlabelled = split_labels(df, target)
+    if len(rows) == 0:
+        raise InvalidDataError(f"every row of the {what} has a missing label in {target!r}")
+    if encoder is None:
+        extra = [group_column] if group_column is not None else []
+        if group_column is not None and group_column not in df.columns:
+            raise InvalidDataError(f"group column {group_column!r} not found")
+        encoder = TableEncoder(
+            drop=[*drop, *extra], categorical=categorical, id_column=id_column
+        ).fit(rows, target)
+    X = encoder.transform(rows, what)
+    ids = encoder.ids(rows)
+    if ids is None:  # the frame's own integer row labels (positions for a default index)
+        index = rows.index
+        ok = pd.api.types.is_integer_dtype(index.dtype) and df.index.is_unique
+        ids = index.to_numpy() if ok else np.flatnonzero(df[target].notna().to_numpy())
+    data = Dataset.from_arrays(
+        X,
+        labels,
+        ids=ids,
+        feature_names=encoder.feature_names,
+        groups=None if group_column is None else rows[group_column].to_numpy(),
+        classes=classes,
+        name=name,
+    )
+    return data, encoder, n_unlabelled
 
 
 def from_pandas(
@@ -20,65 +94,35 @@ def from_pandas(
     group_column: str | None = None,
     classes: ArrayLike | None = None,
     name: str = "",
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    encoder: TableEncoder | None = None,
 ) -> Dataset:
     """Build a :class:`Dataset` from a DataFrame: ``target`` holds labels, the rest features.
 
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    target : str
-        Name of the label column.
-    id_column, group_column : str, optional
-        Columns holding row ids and group (data-provider) ids; not used as features.
-    classes : array-like, optional
-        Fix the label coding (pass the training set's ``classes`` for validation / test files).
+    Columns of every type are encoded by a :class:`~assay.data.encode.TableEncoder` (see
+    :func:`encode_frame`, which also returns the encoder); rows with a missing label are
+    excluded (a warning says how many).
 
     Raises
     ------
     InvalidDataError
-        Missing columns, non-numeric feature columns (named), NaN / inf, empty frame.
+        Missing columns, an empty frame, no usable feature column, inf values.
     """
-    if len(df) == 0:
-        raise InvalidDataError("the table is empty (0 rows)")
-    for role, col in (("target", target), ("id", id_column), ("group", group_column)):
-        if col is not None and col not in df.columns:
-            cols = ", ".join(map(str, list(df.columns)[:20]))
-            raise InvalidDataError(f"{role} column {col!r} not found; columns are: {cols}")
-    features = df.drop(columns=[c for c in (target, id_column, group_column) if c is not None])
-    if features.shape[1] == 0:
-        raise InvalidDataError(f"no feature columns left besides {target!r}")
-    import pandas as pd
-
-    non_numeric = [
-        str(c)
-        for c, t in features.dtypes.items()
-        if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))
-    ]
-    if non_numeric:
-        raise InvalidDataError(
-            f"non-numeric feature columns: {non_numeric[:10]}; encode them (e.g. one-hot) first"
-        )
-    nan_cols = [str(c) for c in features.columns if features[c].isna().any()]
-    if nan_cols:
-        raise InvalidDataError(f"NaN values in feature columns: {nan_cols[:10]}")
-    X = features.to_numpy(dtype=np.float64)
-    if not np.isfinite(X).all():
-        bad = [
-            str(c)
-            for c, ok in zip(features.columns, np.isfinite(X).all(axis=0), strict=True)
-            if not ok
-        ]
-        raise InvalidDataError(f"inf values in feature columns: {bad[:10]}")
-    y = df[target].to_numpy()
-    return Dataset.from_arrays(
-        X,
-        y,
-        ids=None if id_column is None else df[id_column].to_numpy(),
-        feature_names=[str(c) for c in features.columns],
-        groups=None if group_column is None else df[group_column].to_numpy(),
+    data, _, dropped = encode_frame(
+        df,
+        target,
+        id_column=id_column,
+        group_column=group_column,
         classes=classes,
         name=name,
+        drop=drop,
+        categorical=categorical,
+        encoder=encoder,
     )
+    if dropped:
+        log.warning("excluded %d rows with a missing label in %r", dropped, target)
+    return data
 
 
 def read_frame(path: str | Path) -> Any:
@@ -162,8 +206,11 @@ def read_table(
     id_column: str | None = None,
     group_column: str | None = None,
     classes: ArrayLike | None = None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    encoder: TableEncoder | None = None,
 ) -> Dataset:
-    """Read a CSV or Parquet file (see :func:`from_pandas` for the columns)."""
+    """Read a CSV, TSV or Parquet file (see :func:`from_pandas` for the columns)."""
     return from_pandas(
         read_frame(path),
         target,
@@ -171,4 +218,7 @@ def read_table(
         group_column=group_column,
         classes=classes,
         name=Path(path).stem,
+        drop=drop,
+        categorical=categorical,
+        encoder=encoder,
     )

@@ -6,6 +6,7 @@ the same split (and the same flipped labels) from the values file alone.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from numpy.typing import NDArray
 
 from assay.data.bundled import dataset_names, load_dataset
 from assay.data.dataset import Dataset
-from assay.data.io import from_pandas, read_frame
+from assay.data.encode import TableEncoder, split_labels
+from assay.data.io import encode_frame, read_frame
 from assay.data.noise import flip_labels
 from assay.data.splits import Split, Standardizer, split_dataset
 from assay.errors import InvalidDataError, InvalidParameterError, check_seed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class TaskSpec:
     id_column: str | None = None
     group_column: str | None = None
     max_rows: int | None = None
+    drop: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +71,10 @@ class TaskSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: v for k, v in d.items() if k in known}
+        for k in ("drop", "categorical"):
+            kw[k] = tuple(kw.get(k) or ())
+        return cls(**kw)
 
     @property
     def bundled(self) -> bool:
@@ -81,23 +90,61 @@ class Task:
     test: Dataset | None
     spec: TaskSpec
     flipped: NDArray[np.int64] | None = field(default=None)
+    encoder: TableEncoder | None = field(default=None)
 
     @property
     def flipped_ids(self) -> NDArray[Any] | None:
         return None if self.flipped is None else self.train.ids[self.flipped]
 
 
-def _read(path: str, spec: TaskSpec, classes: Any = None) -> Dataset:
+def _encode(
+    frame: Any, spec: TaskSpec, what: str, encoder: TableEncoder | None, classes: Any
+) -> tuple[Dataset, TableEncoder]:
     if spec.target is None:
         raise InvalidParameterError("--target is required for a data file")
-    return from_pandas(
-        read_frame(path),
+    data, enc, dropped = encode_frame(
+        frame,
         spec.target,
         id_column=spec.id_column,
         group_column=spec.group_column,
         classes=classes,
-        name=Path(path).stem,
+        name=Path(spec.source).stem,
+        drop=spec.drop,
+        categorical=spec.categorical,
+        encoder=encoder,
+        what=what,
     )
+    if dropped:
+        log.warning("%s: excluded %d rows with a missing label in %r", what, dropped, spec.target)
+    return data, enc
+
+
+def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableEncoder]:
+    """Split the source's rows first, then fit the encoder on the training rows only."""
+    if spec.target is None:
+        raise InvalidParameterError("--target is required for a data file")
+    frame = read_frame(spec.source)
+    others = {k: read_frame(v) for k, v in (("valid", spec.valid), ("test", spec.test)) if v}
+    labelled, labels, _ = split_labels(frame, spec.target)
+    if len(labelled) == 0:
+        raise InvalidDataError(f"every row has a missing label in {spec.target!r}")
+    classes = np.unique(labels)
+    parts: dict[str, Any] = {}
+    if spec.valid is not None:
+        parts["train"] = frame
+    else:
+        vf, tf = spec.valid_fraction, (0.0 if spec.test else spec.test_fraction)
+        dummy = Dataset.from_arrays(np.zeros((len(labels), 1)), labels, classes=classes)
+        pos = split_dataset(dummy, (1 - vf - tf, vf, tf), seed=spec.seed, scale=False)
+        parts["train"] = labelled.iloc[np.asarray(pos.train.ids)]
+        parts["valid"] = labelled.iloc[np.asarray(pos.valid.ids)]
+        if pos.test.n:
+            parts["test"] = labelled.iloc[np.asarray(pos.test.ids)]
+    parts.update(others)
+    train, enc = _encode(parts["train"], spec, "training table", None, classes)
+    valid, _ = _encode(parts["valid"], spec, "validation table", enc, classes)
+    test = _encode(parts["test"], spec, "test table", enc, classes)[0] if "test" in parts else None
+    return train, valid, test, enc
 
 
 def build_task(spec: TaskSpec) -> Task:
@@ -112,6 +159,7 @@ def build_task(spec: TaskSpec) -> Task:
     if not 0 <= spec.flip_rate < 1:
         raise InvalidParameterError(f"flip rate must lie in [0, 1), got {spec.flip_rate}")
     test: Dataset | None
+    encoder: TableEncoder | None = None
     if spec.bundled:
         split = load_dataset(spec.source, seed=spec.seed, scale=spec.scale, max_rows=spec.max_rows)
         train, valid, test = split.train, split.valid, split.test
@@ -119,15 +167,7 @@ def build_task(spec: TaskSpec) -> Task:
         names = ", ".join(dataset_names())
         raise InvalidDataError(f"file not found: {spec.source!r} (bundled datasets: {names})")
     else:
-        full = _read(spec.source, spec)
-        test = None if spec.test is None else _read(spec.test, spec, full.classes)
-        if spec.valid is not None:
-            train, valid = full, _read(spec.valid, spec, full.classes)
-        else:
-            vf, tf = spec.valid_fraction, (0.0 if spec.test else spec.test_fraction)
-            parts = split_dataset(full, (1 - vf - tf, vf, tf), seed=spec.seed, scale=False)
-            train, valid = parts.train, parts.valid
-            test = test if test is not None else (parts.test if parts.test.n else None)
+        train, valid, test, encoder = _file_task(spec)
         if spec.scale:
             scaler = Standardizer.fit(train)
             train, valid = scaler.transform(train), scaler.transform(valid)
@@ -137,7 +177,7 @@ def build_task(spec: TaskSpec) -> Task:
         train, flipped = flip_labels(train, spec.flip_rate, seed=spec.seed)
     if test is not None and test.n == 0:
         test = None
-    return Task(train, valid, test, spec, flipped)
+    return Task(train, valid, test, spec, flipped, encoder)
 
 
 def as_split(task: Task) -> Split:
