@@ -59,7 +59,7 @@ def test_equals_scikit_learn_column_transformer() -> None:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     df = messy(80)
-    enc = TableEncoder(min_frequency=3).fit(df, "species")
+    enc = TableEncoder(min_frequency=3, scale=True).fit(df, "species")
     ours = enc.transform(df)
     island = df[["island"]].astype(object).fillna("__missing__")
     ref = ColumnTransformer(

@@ -1,7 +1,8 @@
 """``TableEncoder``: a messy table (strings, categories, booleans, dates, text, gaps) to features.
 
 The fitting is scikit-learn's: numeric, boolean and date columns go through
-``Pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())`` and
+``SimpleImputer(strategy="median", add_indicator=True)`` (then ``StandardScaler`` with
+``scale=True``) and
 categorical ones through ``OneHotEncoder(handle_unknown="infrequent_if_exist",
 min_frequency=..., max_categories=...)`` with missing values as their own level. The fitted state
 (medians, means, scales, kept levels) is then read out of the scikit-learn objects into plain
@@ -76,7 +77,7 @@ class ColumnPlan:
             extra = " + infrequent" if self.infrequent else ""
             return f"one-hot `{self.name}`: {len(self.levels)} levels{extra}"
         if self.kind in ("numeric", "boolean", "date"):
-            what = {"numeric": "scaled", "boolean": "0/1, scaled", "date": "days since 1970"}
+            what = {"numeric": "number", "boolean": "0/1", "date": "days since 1970"}
             gap = ", missing imputed (median) + indicator" if self.indicator else ""
             return f"{self.kind} `{self.name}`: {what[self.kind]}{gap}"
         if self.kind == "id":
@@ -150,6 +151,10 @@ class TableEncoder:
         many one-hot levels (the rest share an ``infrequent`` column).
     min_frequency : int
         Levels seen fewer times in training rows go to the ``infrequent`` column.
+    scale : bool
+        Standardise numeric columns (off by default: tasks and :func:`assay.audit.audit`
+        standardise all features with training statistics afterwards, so a numeric-only table
+        gives exactly its raw values).
     """
 
     def __init__(
@@ -160,6 +165,7 @@ class TableEncoder:
         id_column: str | None = None,
         max_levels: int = 50,
         min_frequency: int = 5,
+        scale: bool = False,
     ) -> None:
         if max_levels < 2:
             raise InvalidParameterError(f"max_levels must be >= 2, got {max_levels}")
@@ -170,6 +176,7 @@ class TableEncoder:
         self.id_column = id_column
         self.max_levels = max_levels
         self.min_frequency = min_frequency
+        self.scale = scale
         self.target: str | None = None
         self.columns: list[ColumnPlan] = []
 
@@ -212,7 +219,6 @@ class TableEncoder:
     def fit(self, frame: pd.DataFrame, target: str | None = None) -> TableEncoder:
         """Learn the column roles and transforms from the (training) rows of ``frame``."""
         from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         if len(frame) == 0:
@@ -254,14 +260,16 @@ class TableEncoder:
                 x = _to_float(series, plan.kind)[:, None]
                 if np.isinf(x).any():
                     raise InvalidDataError(f"inf values in column {plan.name!r}")
-                pipe = make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                ).fit(x)
-                imp, sc = pipe[0], pipe[1]
+                imp = SimpleImputer(strategy="median", add_indicator=True).fit(x)
                 plan.fill = float(imp.statistics_[0])
                 plan.indicator = imp.indicator_ is not None and len(imp.indicator_.features_) > 0
-                plan.mean = [float(v) for v in sc.mean_]
-                plan.scale = [float(v) for v in sc.scale_]
+                width = 1 + int(plan.indicator)
+                if self.scale:
+                    sc = StandardScaler().fit(imp.transform(x))
+                    plan.mean = [float(v) for v in sc.mean_]
+                    plan.scale = [float(v) for v in sc.scale_]
+                else:
+                    plan.mean, plan.scale = [0.0] * width, [1.0] * width
             elif plan.kind == "categorical":
                 ohe = OneHotEncoder(
                     handle_unknown="infrequent_if_exist",
@@ -361,6 +369,7 @@ class TableEncoder:
                 "id_column": self.id_column,
                 "max_levels": self.max_levels,
                 "min_frequency": self.min_frequency,
+                "scale": self.scale,
             },
             "target": self.target,
             "columns": [asdict(p) for p in self.columns],

@@ -1,0 +1,62 @@
+"""``assay audit DATA --target COL``: score every row of a table for label quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from assay.cli.common import SeedOpt
+from assay.errors import InvalidParameterError
+
+
+def audit(
+    data: Path = typer.Argument(..., help="CSV, TSV or Parquet table."),
+    target: str = typer.Option(..., "--target", "-t", help="Label column."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Scored table (.csv or .parquet)."),
+    methods: str = typer.Option("logistic,hgb,knn", "--methods", help="Detectors to combine."),
+    folds: int = typer.Option(5, "--folds", help="Folds of the cross-fitted models."),
+    id_column: str | None = typer.Option(None, "--id-column", help="Row id column."),
+    drop: list[str] | None = typer.Option(None, "--drop", help="Column to ignore (repeatable)."),
+    categorical: list[str] | None = typer.Option(
+        None, "--categorical", help="Column to one-hot encode (repeatable)."
+    ),
+    seed: int = SeedOpt,
+) -> None:
+    """Find likely mislabelled rows, outliers and near duplicates in DATA."""
+    from assay.audit import audit as run_audit
+    from assay.data.io import read_frame
+
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidParameterError(f"--out must end in .csv or .parquet, got {str(out)!r}")
+    result = run_audit(
+        read_frame(data),
+        target,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        k_folds=folds,
+        id_column=id_column,
+        drop=drop or (),
+        categorical=categorical or (),
+        seed=seed,
+    )
+    s = result.summary
+    lo, hi = s["estimated_label_errors_interval"]
+    typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")
+    if s["rows_without_label"]:
+        typer.echo(f"excluded {s['rows_without_label']} rows with a missing label")
+    typer.echo(f"estimated label errors: {s['estimated_label_errors']} (95% interval {lo}-{hi})")
+    typer.echo("columns:\n  " + "\n  ".join(s["columns"]))
+    typer.echo("class-level noise (given label x confidently predicted):")
+    typer.echo(s["class_noise"].to_string())
+    typer.echo("top suspects:")
+    typer.echo(result.suspects.to_string(max_cols=12))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".csv":
+            result.table.to_csv(out, index=False)
+        else:
+            result.table.to_parquet(out, index=False)
+        typer.echo(f"wrote {out}")
+
+
+COMMANDS = {"audit": audit}
