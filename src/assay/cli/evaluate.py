@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
@@ -24,55 +23,11 @@ def evaluate(
 ) -> None:
     """Noisy-label detection and point-removal / addition curves of saved values."""
     setup(threads=threads)
-    import dataclasses
+    from assay.evaluate.saved import evaluate_saved
 
-    import numpy as np
-    import pandas as pd
-
-    from assay.data.task import TaskSpec, build_task
-    from assay.errors import InvalidDataError
-    from assay.evaluate.run import evaluate_results
-    from assay.learners import make_learner
-    from assay.result import ValuationResult, sidecar_path
-
-    results = {}
-    for path in values:
-        r = ValuationResult.load(path)
-        results[r.method if r.method not in results else f"{r.method} ({path.stem})"] = r
-    first = next(iter(results.values()))
-    task_params = first.params.get("task")
-    if data is None and not isinstance(task_params, dict):
-        raise InvalidDataError(
-            f"{str(values[0])!r} does not record its data; pass --data and --target"
-        )
-    spec = TaskSpec.from_dict(task_params) if isinstance(task_params, dict) else TaskSpec(str(data))
-    spec = dataclasses.replace(
-        spec, source=data or spec.source, target=target or spec.target, test=test or spec.test
+    written = evaluate_saved(
+        values, out, data=data, target=target, test=test, learner=learner, flipped=flipped
     )
-    task = build_task(spec)
-    if flipped is not None:
-        if not flipped.exists():
-            raise InvalidDataError(f"file not found: {str(flipped)!r}")
-        ids = pd.read_csv(flipped)["id"].to_numpy()
-        wanted = set(ids.tolist())
-        positions = [i for i, v in enumerate(task.train.ids.tolist()) if v in wanted]
-        task = dataclasses.replace(task, flipped=np.array(positions, dtype=np.int64))
-    name = learner or str(first.params.get("learner", "logistic"))
-    learner_params = {} if learner else dict(first.params.get("learner_params", {}))
-    if name.startswith("sklearn:"):
-        learner_params = {}
-    model = make_learner(name, **learner_params)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in values:  # the report reads the values from the results directory
-        if path.resolve().parent != out.resolve():
-            shutil.copy(path, out / path.name)
-            if sidecar_path(path).exists():
-                shutil.copy(sidecar_path(path), out / sidecar_path(path).name)
-    times = {
-        k: float(r.params.get("wall_seconds", r.params.get("seconds", 0.0)))
-        for k, r in results.items()
-    }
-    written = evaluate_results(results, task, model, out, times=times)
     typer.echo(f"evaluation -> {written}")
 
 

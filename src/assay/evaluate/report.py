@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay.data.provenance import check_same_data
 from assay.errors import InvalidDataError
 from assay.evaluate.detection import Results, labelled
 from assay.evaluate.htmldoc import (
@@ -294,6 +295,7 @@ def build_report(
             f"no ValuationResult *.parquet files in {str(d)!r}; write them with "
             "ValuationResult.save"
         )
+    check_same_data(results)
     ev = read_evaluation(d)
     facts = dict(ev["facts"])
     facts_path = d / FACTS_FILE

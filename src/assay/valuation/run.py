@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assay.data.provenance import absolute_spec, provenance
 from assay.data.task import Task, TaskSpec, build_task
 from assay.errors import InvalidParameterError
 from assay.result import ValuationResult
@@ -66,6 +67,8 @@ def describe_result(
     backend: str = "sequential",
     jobs: int = 1,
     task: TaskSpec | None = None,
+    built: Task | None = None,
+    learner_args: dict[str, Any] | None = None,
 ) -> ValuationResult:
     """``result`` with the facts of its run added to ``params``.
 
@@ -82,7 +85,14 @@ def describe_result(
     backend, jobs : str, int
         Where the work ran.
     task : TaskSpec, optional
-        How the data was built; stored as a dict so the task can be rebuilt.
+        How the data was built; stored as a dict (file paths made absolute) so the task can be
+        rebuilt from anywhere.
+    built : Task, optional
+        The built task: its provenance (file hashes, content fingerprint) is stored as ``data``,
+        which ``assay evaluate`` checks (:func:`assay.data.provenance.check_provenance`).
+    learner_args : dict, optional
+        The arguments the learner was built with (``make_learner(learner, **learner_args)``),
+        stored so ``evaluate`` retrains exactly the same learner.
 
     Returns
     -------
@@ -98,8 +108,12 @@ def describe_result(
         "backend": backend,
         "jobs": jobs,
     }
+    if learner_args is not None:
+        params["learner_args"] = dict(learner_args)
     if task is not None:
-        params["task"] = task.to_dict()
+        params["task"] = absolute_spec(task).to_dict()
+    if built is not None:
+        params["data"] = provenance(built)
     return dataclasses.replace(result, params=params)
 
 
@@ -177,6 +191,14 @@ def value_task(
         result = method_obj.fit(utility)
     seconds = time.perf_counter() - start
     described = describe_result(
-        result, utility, seconds=seconds, learner=learner, backend=chosen, jobs=jobs, task=spec
+        result,
+        utility,
+        seconds=seconds,
+        learner=learner,
+        backend=chosen,
+        jobs=jobs,
+        task=spec,
+        built=task,
+        learner_args=learner_params or {},
     )
     return ValuationRun(described, task, seconds, chosen)

@@ -1,0 +1,133 @@
+"""Evaluate saved values as ``assay evaluate`` does: rebuild their task, check it, score them."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay.data.provenance import check_provenance, check_same_data
+from assay.data.task import Task, TaskSpec, build_task
+from assay.errors import InvalidDataError
+from assay.evaluate.run import evaluate_results
+from assay.learners import make_learner
+from assay.result import ValuationResult, sidecar_path
+
+
+def load_labelled(paths: Sequence[str | Path]) -> dict[str, ValuationResult]:
+    """Results by label: the method name, or ``method (file stem)`` when two share a method."""
+    loaded = [(Path(p), ValuationResult.load(p)) for p in paths]
+    methods = [r.method for _, r in loaded]
+    return {
+        (r.method if methods.count(r.method) == 1 else f"{r.method} ({p.stem})"): r
+        for p, r in loaded
+    }
+
+
+def task_of(
+    result: ValuationResult,
+    *,
+    data: str | None = None,
+    target: str | None = None,
+    test: str | None = None,
+    what: str = "the values",
+) -> Task:
+    """Rebuild the task ``result`` was computed on, refusing data that changed since.
+
+    ``data`` / ``target`` / ``test`` override the recorded spec (e.g. the file moved); the
+    rebuilt task must still have the recorded content fingerprint.
+
+    Raises
+    ------
+    InvalidDataError
+        If the result records no task and no ``data`` is given.
+    StaleDataError
+        If the data differs from the data the values were computed on.
+    """
+    task_params = result.params.get("task")
+    if data is None and not isinstance(task_params, dict):
+        raise InvalidDataError(f"{what} do not record their data; pass --data and --target")
+    spec = TaskSpec.from_dict(task_params) if isinstance(task_params, dict) else TaskSpec(str(data))
+    spec = dataclasses.replace(
+        spec, source=data or spec.source, target=target or spec.target, test=test or spec.test
+    )
+    task = build_task(spec)
+    recorded = result.params.get("data")
+    if test is not None and isinstance(recorded, dict):  # a new test set: check train / valid
+        recorded = {"files": {}, "fingerprint": None}
+    check_provenance(recorded, task, what=what)
+    return task
+
+
+def learner_of(result: ValuationResult, override: str | None = None) -> Any:
+    """The learner the values were computed with (name and construction arguments), or
+    ``override`` with its defaults."""
+    if override is not None:
+        return make_learner(override)
+    name = str(result.params.get("learner", "logistic"))
+    args = result.params.get("learner_args")
+    if not isinstance(args, dict):  # older sidecars: the built-in learners' full parameters
+        args = {} if name.startswith("sklearn:") else dict(result.params.get("learner_params", {}))
+    return make_learner(name, **args)
+
+
+def evaluate_saved(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    data: str | None = None,
+    target: str | None = None,
+    test: str | None = None,
+    learner: str | None = None,
+    flipped: str | Path | None = None,
+) -> Path:
+    """Detection and removal / addition curves of saved values, written to ``out``.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Values files written by ``assay value`` (or :meth:`ValuationResult.save` with a task).
+        They must have been computed on the same data.
+    out : path
+        Results directory; the values are copied next to ``evaluation.json``.
+    data, target, test : str, optional
+        Override the recorded task (see :func:`task_of`).
+    learner : str, optional
+        Retrain with this learner instead of the recorded one.
+    flipped : path, optional
+        CSV of the truly noisy ids (column ``id``), instead of the task's recorded flips.
+
+    Returns
+    -------
+    Path
+        The ``evaluation.json`` written.
+    """
+    import pandas as pd
+
+    results = load_labelled(paths)
+    check_same_data(results)
+    first = next(iter(results.values()))
+    task = task_of(first, data=data, target=target, test=test, what=f"{str(paths[0])!r}")
+    if flipped is not None:
+        if not Path(flipped).exists():
+            raise InvalidDataError(f"file not found: {str(flipped)!r}")
+        wanted = set(pd.read_csv(flipped)["id"].tolist())
+        positions = [i for i, v in enumerate(task.train.ids.tolist()) if v in wanted]
+        task = dataclasses.replace(task, flipped=np.array(positions, dtype=np.int64))
+    model = learner_of(first, learner)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p in map(Path, paths):  # the report reads the values from the results directory
+        if p.resolve().parent != out_dir.resolve():
+            shutil.copy(p, out_dir / p.name)
+            if sidecar_path(p).exists():
+                shutil.copy(sidecar_path(p), out_dir / sidecar_path(p).name)
+    times = {
+        k: float(r.params.get("wall_seconds", r.params.get("seconds", 0.0)))
+        for k, r in results.items()
+    }
+    return Path(evaluate_results(results, task, model, out_dir, times=times))
