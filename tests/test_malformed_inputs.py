@@ -31,14 +31,12 @@ FILES: dict[str, tuple[str, bytes]] = {
     "huge-values": ("huge.csv", ("a,b,label\n" + "1e300,1,0\n2,1,1\n" * 6).encode()),
     "dup-target": ("dup.csv", b"a,label,label\n1,0,0\n2,1,1\n3,0,0\n4,1,1\n"),
     "dup-feature": ("dupf.csv", b"a,a,label\n1,0,0\n2,1,1\n3,0,0\n4,1,1\n"),
-    "nan-feature": ("nan.csv", b"a,b,label\n1,,0\n2,1,1\n3,0,0\n4,1,1\n"),
     "inf-feature": ("inf.csv", b"a,b,label\n1,inf,0\n2,1,1\n3,0,0\n4,1,1\n"),
     "one-class": ("one.csv", ("a,b,label\n" + "1,2,0\n3,4,0\n" * 6).encode()),
     "continuous": (
         "cont.csv",
         ("a,b,label\n" + "".join(f"{i},{i % 3},{i * 0.137:.3f}\n" for i in range(40))).encode(),
     ),
-    "text-feature": ("text.csv", b"a,b,label\nx,1,0\ny,2,1\nz,3,0\nw,4,1\n"),
     "parquet-garbage": ("bad.parquet", b"PAR1 this is not parquet"),
     "truncated-parquet": ("trunc.parquet", b""),  # replaced by a real file cut short below
     "wrong-suffix": ("data.xlsx", b"a,b,label\n1,2,0\n"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from assay.cli.common import SeedOpt
+from assay.cli.common import SeedOpt, ThreadsOpt, setup
 from assay.errors import InvalidParameterError
 
 
@@ -22,8 +22,10 @@ def audit(
         None, "--categorical", help="Column to one-hot encode (repeatable)."
     ),
     seed: int = SeedOpt,
+    threads: int | None = ThreadsOpt,
 ) -> None:
     """Find likely mislabelled rows, outliers and near duplicates in DATA."""
+    setup(threads=threads)
     from assay.audit import audit as run_audit
     from assay.data.io import read_frame
 
