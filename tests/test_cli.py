@@ -229,3 +229,11 @@ def test_demo_writes_a_report(tmp_path: Path, capsys) -> None:
     for method in ("knn-shapley", "data-oob", "loo", "tmc-shapley", "banzhaf"):
         assert method in html
     assert "Noisy-label detection" in html and "report:" in stdout
+
+
+def test_out_keeps_its_own_suffix(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run.v1"
+    code, _, err = run(["value", "wine", "-m", "knn-shapley", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run.v1.parquet").exists() and (tmp_path / "run.v1.json").exists()
+    assert not (tmp_path / "run.parquet").exists()

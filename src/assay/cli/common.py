@@ -91,8 +91,10 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 
 def values_path(out: Path) -> Path:
+    """``out`` as a Parquet path: ``.parquet`` is appended, never put in place of a suffix
+    (``-o run.v1`` writes ``run.v1.parquet``)."""
     check_output_path(out, what="values file")
-    return out if out.suffix == ".parquet" else out.with_suffix(".parquet")
+    return out if out.suffix == ".parquet" else out.with_name(out.name + ".parquet")
 
 
 def quiet_logging(verbose: bool) -> None:
