@@ -61,12 +61,10 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 
 
 def file_fingerprint(path: Path) -> str:
-    """Hash of a file's bytes (model weights)."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Hash of a file's bytes (model weights): :func:`assay.data.provenance.file_hash`."""
+    from assay.data.provenance import file_hash
+
+    return file_hash(path)
 
 
 class EmbeddingCache:
