@@ -142,6 +142,11 @@ def load_results(results_dir: str | Path) -> dict[str, ValuationResult]:
             loaded.append((p, ValuationResult.load(p)))
         except InvalidDataError as exc:
             log.warning("skipping %s: %s", p, exc)
+    return label_by_method(loaded)
+
+
+def label_by_method(loaded: list[tuple[Path, ValuationResult]]) -> dict[str, ValuationResult]:
+    """Results keyed by method name, or ``method (file stem)`` where two share a method."""
     methods = [r.method for _, r in loaded]
     return {
         (r.method if methods.count(r.method) == 1 else f"{r.method} ({p.stem})"): r

@@ -13,6 +13,7 @@ import numpy as np
 from assay.data.provenance import check_provenance, check_same_data
 from assay.data.task import Task, TaskSpec, build_task
 from assay.errors import InvalidDataError
+from assay.evaluate.results_dir import label_by_method
 from assay.evaluate.run import evaluate_results
 from assay.learners import make_learner
 from assay.result import ValuationResult, sidecar_path
@@ -20,12 +21,7 @@ from assay.result import ValuationResult, sidecar_path
 
 def load_labelled(paths: Sequence[str | Path]) -> dict[str, ValuationResult]:
     """Results by label: the method name, or ``method (file stem)`` when two share a method."""
-    loaded = [(Path(p), ValuationResult.load(p)) for p in paths]
-    methods = [r.method for _, r in loaded]
-    return {
-        (r.method if methods.count(r.method) == 1 else f"{r.method} ({p.stem})"): r
-        for p, r in loaded
-    }
+    return label_by_method([(Path(p), ValuationResult.load(p)) for p in paths])
 
 
 def task_of(
