@@ -128,3 +128,22 @@ def test_errors_name_the_problem() -> None:
         encode_frame(df[["customer_id", "species"]], "species")
     with pytest.raises(InvalidDataError, match="not a saved TableEncoder"):
         TableEncoder.from_dict({"format": "x"})
+
+
+def test_uci_missing_tokens_keep_a_number_column_numeric() -> None:
+    # UCI files write gaps as "?": the column is numbers with missing values, not 40 categories
+    ages = [str(20 + i % 40) for i in range(60)]
+    ages[3] = ages[17] = "?"
+    frame = pd.DataFrame(
+        {"age": ages, "town": ["a", "b", "c"] * 20, "code": ["x1", "?"] * 30, "y": [0, 1] * 30}
+    )
+    enc = TableEncoder().fit(frame, "y")
+    kinds = {p.name: p.kind for p in enc.columns}
+    assert kinds["age"] == "numeric" and kinds["code"] == "categorical"
+    assert any("'?' read as missing" in line for line in enc.report())
+    X = enc.transform(frame)
+    col = enc.feature_names.index("age")
+    expected = pd.to_numeric(pd.Series(ages), errors="coerce")
+    median = float(expected.median())
+    np.testing.assert_array_equal(X[:, col], expected.fillna(median).to_numpy())
+    np.testing.assert_array_equal(X[:, enc.feature_names.index("age__missing")][[3, 17]], [1, 1])

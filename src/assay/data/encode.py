@@ -46,6 +46,8 @@ ID_NAME = re.compile(
     r"(^|[_\W])(id|uuid|guid|key|index|idx)$|^(id|row|record)[_\W]?(no|num|nr)?$", re.I
 )
 MISSING = "__missing__"
+#: strings that mean "no value" in real files (pandas' read_csv already maps "", "NA", "null", ...)
+MISSING_TOKENS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "none", "null", "missing", ""})
 _DAY_NS = 86_400 * 10**9
 
 
@@ -79,7 +81,8 @@ class ColumnPlan:
         if self.kind in ("numeric", "boolean", "date"):
             what = {"numeric": "number", "boolean": "0/1", "date": "days since 1970"}
             gap = ", missing imputed (median) + indicator" if self.indicator else ""
-            return f"{self.kind} `{self.name}`: {what[self.kind]}{gap}"
+            note = f" ({self.reason})" if self.reason else ""
+            return f"{self.kind} `{self.name}`: {what[self.kind]}{note}{gap}"
         if self.kind == "id":
             return f"id column `{self.name}`: {self.reason}"
         if self.kind == "target":
@@ -113,6 +116,24 @@ def _to_float(col: pd.Series, kind: str) -> NDArray[np.float64]:
         )
         return mapped.to_numpy(dtype=np.float64)
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _numeric_with_gaps(col: pd.Series) -> list[str] | None:
+    """The missing-value tokens of a string column that is numbers apart from them, else None.
+
+    Real files write gaps as ``?`` or ``-`` (the UCI convention), which turns a number column
+    into strings; such a column is numeric, those tokens are missing values.
+    """
+    if col.dtype != object and not pd.api.types.is_string_dtype(col.dtype):
+        return None
+    text = col.dropna().astype(str).str.strip()
+    if text.empty:
+        return None
+    parsed = pd.to_numeric(text, errors="coerce")
+    bad = set(text[parsed.isna()].unique().tolist())
+    if parsed.isna().all() or not {b.lower() for b in bad} <= MISSING_TOKENS:
+        return None
+    return sorted(bad)
 
 
 def _looks_boolean(col: pd.Series) -> bool:
@@ -196,11 +217,16 @@ class TableEncoder:
             return ColumnPlan(name, "boolean")
         if _looks_date(col):
             return ColumnPlan(name, "date")
+        gaps = _numeric_with_gaps(col)
+        if gaps:
+            shown = ", ".join(repr(g) for g in gaps)
+            return ColumnPlan(name, "numeric", f"{shown} read as missing")
         all_unique = nunique == n and len(nonmissing) == n
-        numeric = pd.api.types.is_numeric_dtype(col.dtype)
+        numeric = pd.api.types.is_numeric_dtype(col.dtype) or gaps is not None
         if numeric:
+            vals = pd.to_numeric(nonmissing, errors="coerce")
             integer = pd.api.types.is_integer_dtype(col.dtype) or bool(
-                (nonmissing == np.round(nonmissing)).all()
+                (vals == np.round(vals)).all()
             )
             if all_unique and integer and ID_NAME.search(str(name)):
                 return ColumnPlan(name, "id", "all unique integers named like an id")
