@@ -206,3 +206,71 @@ def test_explain_rejects_provider_grouping_without_providers(tmp_path: Path, cap
     assert code == 2 and "--provider-column" in err
     code, _, err = run([*argv, "--n-train", "1", "-o", str(tmp_path / "e")], capsys)
     assert code == 2 and "--n-train" in err
+
+
+def test_an_explainer_of_a_messy_table_takes_raw_rows(tmp_path: Path, capsys) -> None:
+    # strings, '?' gaps, an id column: the training table's encoder travels with the explainer,
+    # so attribute (a file) and serve (JSON objects) take raw rows, encoded as in training
+    data = tmp_path / "shops.csv"
+    rng = np.random.default_rng(3)
+    n = 40
+    y = np.arange(n) % 2
+    df = pd.DataFrame(
+        {
+            "order_id": [f"o{i:03d}" for i in range(n)],
+            "size": [
+                ("?" if i % 7 == 3 else f"{1000 + 300 * y[i] + rng.normal(0, 50):.1f}")
+                for i in range(n)
+            ],
+            "colour": np.where(y == 1, "red", "blue"),
+            "label": np.where(y == 1, "yes", "no"),
+            "shop": [f"s{i % 3}" for i in range(n)],
+        }
+    )
+    df.to_csv(data, index=False)
+    folder = tmp_path / "expl"
+    argv = ["explain", str(data), "--target", "label", "--provider-column", "shop"]
+    argv += ["--variant", "gfds+", "--learner", "logistic", "--n-train", "12"]
+    argv += [
+        "--n-subsets",
+        "64",
+        "--epochs",
+        "3",
+        "-o",
+        str(folder),
+        "--param",
+        "utility_epochs=None",
+    ]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    from assay.explain import DataExplainer
+
+    ex = DataExplainer.load(folder)
+    assert ex.encoder is not None and ex.encoder.feature_columns == ["size", "colour"]
+    rows = df[["colour", "size"]].head(5)  # reordered, without the id / provider / label
+    X = ex.encoder.transform(df.head(5))
+    np.testing.assert_array_equal(ex.encode(rows), X)
+    inputs = tmp_path / "new.csv"
+    rows.to_csv(inputs, index=False)
+    out = tmp_path / "pay.csv"
+    code, _, err = run(["attribute", str(inputs), "-e", str(folder), "-o", str(out)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    first = table[(table.prediction == 0) & table.payee.notna()].set_index("payee")["value"]
+    by_id = pd.Series(ex.values(X[:1])[0], index=ex.ids)
+    np.testing.assert_allclose(first, by_id.loc[first.index], rtol=1e-5, atol=1e-7)
+    # serve: JSON objects with strings and null (a missing size)
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from assay.serve import create_app
+
+    client = TestClient(create_app(folder))
+    body = {"inputs": [{"size": None, "colour": "red"}, {"size": "1290.5", "colour": "blue"}]}
+    reply = client.post("/attribute", json=body)
+    assert reply.status_code == 200, reply.text
+    raw = pd.DataFrame({"size": [np.nan, 1290.5], "colour": ["red", "blue"]})
+    got = reply.json()["predictions"][0]
+    assert got["label"] == ex.classes[ex.predict(ex.encode(raw))[0]]
+    bad = client.post("/attribute", json={"inputs": [{"size": 3.0}]})
+    assert bad.status_code == 422 and "colour" in bad.text

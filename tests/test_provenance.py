@@ -92,3 +92,29 @@ def test_check_provenance_passes_the_same_task_and_old_results() -> None:
     other = build_task(TaskSpec("wine", seed=1))
     with pytest.raises(StaleDataError, match="fingerprint"):
         check_provenance(provenance(task), other, what="x")
+
+
+def test_sidecar_carries_the_table_encoder(tmp_path: Path, capsys) -> None:
+    # a messy table: the encoder fitted on the valued rows is saved, and encodes new rows
+    rng = np.random.default_rng(1)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "size": [("?" if i % 9 == 0 else f"{v:.2f}") for i, v in enumerate(rng.normal(size=n))],
+            "colour": rng.choice(["red", "blue", "green"], n),
+            "label": rng.choice(["yes", "no"], n),
+        }
+    )
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, index=False)
+    out = _value(path, tmp_path / "m.parquet", capsys)
+    from assay.data.provenance import encoder_of
+
+    result = ValuationResult.load(out)
+    encoder = encoder_of(result.params)
+    task = build_task(TaskSpec.from_dict(result.params["task"]))
+    assert encoder is not None and encoder.to_dict() == task.encoder.to_dict()
+    X = encoder.transform(frame)
+    assert X.shape == (n, task.train.n_features)
+    np.testing.assert_array_equal(X[:, encoder.feature_names.index("size__missing")][::9], 1.0)
+    assert encoder_of({}) is None

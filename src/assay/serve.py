@@ -47,6 +47,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from assay.data.encode import TableEncoder
 from assay.errors import AssayError, MissingDependencyError
 from assay.explain.model import DataExplainer
 from assay.payouts import payouts
@@ -199,12 +200,12 @@ def create_app(
 
     ex = explainer if isinstance(explainer, DataExplainer) else DataExplainer.load(explainer)
     Number = Annotated[float, Field(strict=False, allow_inf_nan=False)]
+    Cell = Number | str | bool | None
 
     class AttributeRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        inputs: list[list[Number]] | list[dict[str, Number]] | dict[str, Number] = Field(
-            min_length=1
-        )
+        # a named row is a raw table row: numbers, strings, booleans or null (a missing value)
+        inputs: list[list[Number]] | list[dict[str, Cell]] | dict[str, Cell] = Field(min_length=1)
         labels: list[str | int] | None = None
         price: (
             Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -257,7 +258,7 @@ def create_app(
         if m > max_batch:
             raise fail(413, f"at most {max_batch} inputs per request, got {m}")
         try:
-            X = input_matrix(inputs, ex.n_features, ex.feature_names)
+            X = input_matrix(inputs, ex.n_features, ex.feature_names, ex.encoder)
         except AssayError as exc:
             raise fail(422, str(exc)) from exc
         prices = request.price
@@ -300,8 +301,17 @@ def create_app(
     return app
 
 
-def input_matrix(inputs: list[Any], n_features: int, feature_names: list[str] | None) -> np.ndarray:
-    """Rows as an (m, d) float matrix: each row a list of d numbers or an object by feature name.
+def input_matrix(
+    inputs: list[Any],
+    n_features: int,
+    feature_names: list[str] | None,
+    encoder: TableEncoder | None = None,
+) -> np.ndarray:
+    """Rows as an (m, d) float matrix: each row a list of d numbers or an object by column name.
+
+    With the training table's ``encoder`` (an explainer trained on a file), objects are raw
+    table rows: the training table's feature columns, by name, with strings and nulls encoded
+    as in training.
 
     Raises
     ------
@@ -311,6 +321,21 @@ def input_matrix(inputs: list[Any], n_features: int, feature_names: list[str] | 
     """
     from assay.errors import InvalidDataError
 
+    if encoder is not None and any(isinstance(row, dict) for row in inputs):
+        import pandas as pd
+
+        need, known = encoder.feature_columns, {*encoder.input_columns, encoder.target}
+        for i, row in enumerate(inputs):
+            if not isinstance(row, dict):
+                raise InvalidDataError(f"input {i} is not an object of columns; send all so")
+            missing = [c for c in need if c not in row]
+            extra = sorted(c for c in row if c not in known)
+            if missing or extra:
+                raise InvalidDataError(
+                    f"input {i}: missing columns {missing[:10]}, unknown names {extra[:10]} "
+                    f"(the columns are {need[:20]})"
+                )
+        return encoder.transform(pd.DataFrame(inputs), "inputs", new_rows=True)
     X = np.empty((len(inputs), n_features), dtype=np.float64)
     names = None if feature_names is None else list(feature_names)
     for i, row in enumerate(inputs):
@@ -327,6 +352,9 @@ def input_matrix(inputs: list[Any], n_features: int, feature_names: list[str] | 
                     f"input {i}: missing features {missing[:10]}, unknown names {extra[:10]} "
                     f"(the features are {names[:20]})"
                 )
+            bad = [c for c in names if not isinstance(row[c], int | float) or row[c] is None]
+            if bad:
+                raise InvalidDataError(f"input {i}: non-numeric values for {bad[:10]}")
             X[i] = [row[c] for c in names]
         else:
             if len(row) != n_features:

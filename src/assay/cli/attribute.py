@@ -41,7 +41,7 @@ def attribute(
     if out is None:
         out = inputs.with_name(inputs.stem + ".payouts.parquet")
     ex = DataExplainer.load(explainer)
-    X, labels, ids = read_inputs(inputs, label_column, id_column, ex.feature_names)
+    X, labels, ids = read_inputs(inputs, label_column, id_column, ex.feature_names, ex.encoder)
     ex.check_inputs(X)  # a clear error before any work; values() standardises if it must
     y = ex.predict(X) if labels is None else ex.encode_labels(labels)
     if level == "provider" and ex.providers is None:

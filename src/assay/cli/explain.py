@@ -102,7 +102,7 @@ def explain(
     if inputs is None:
         raw_inputs = task.valid.X
     else:
-        raw_inputs, _, _ = read_inputs(inputs, None, None, names)
+        raw_inputs, _, _ = read_inputs(inputs, None, None, names, task.encoder)
     scaler = Standardizer.fit(train)
     train = scaler.transform(train)
     X_in = (np.asarray(raw_inputs, dtype=np.float64) - scaler.mean) / scaler.scale
@@ -123,6 +123,7 @@ def explain(
         explainer,
         input_scaler=(scaler.mean, scaler.scale),
         feature_names=names,
+        encoder=task.encoder,
         info={**explainer.info, "task": spec.to_dict(), "learner": learner, "n_train": train.n},
     )
     explainer.save(out)

@@ -323,12 +323,24 @@ class TableEncoder:
     def feature_names(self) -> list[str]:
         return [f for p in self.columns for f in p.outputs()]
 
-    def check_columns(self, frame: pd.DataFrame, what: str = "table") -> None:
-        """Refuse a table whose columns differ by name from the training table's."""
+    @property
+    def feature_columns(self) -> list[str]:
+        """The input columns that make features (not ids, dropped columns or the target)."""
+        return [p.name for p in self.columns if p.outputs()]
+
+    def check_columns(
+        self, frame: pd.DataFrame, what: str = "table", new_rows: bool = False
+    ) -> None:
+        """Refuse a table whose columns differ by name from the training table's.
+
+        With ``new_rows`` (rows to predict or attribute), only the columns that make features
+        are required; the id, dropped and target columns may be there or not.
+        """
         if not self.columns:
             raise InvalidParameterError("this TableEncoder is not fitted; call fit first")
         have = [str(c) for c in frame.columns]
-        missing = [c for c in self.input_columns if c not in have]
+        need = self.feature_columns if new_rows else self.input_columns
+        missing = [c for c in need if c not in have]
         extra = [c for c in have if c not in self.input_columns and c != self.target]
         if missing or extra:
             parts = []
@@ -338,9 +350,14 @@ class TableEncoder:
                 parts.append(f"columns the training table does not have {extra[:10]}")
             raise InvalidDataError(f"{what} does not match the training table: " + "; ".join(parts))
 
-    def transform(self, frame: pd.DataFrame, what: str = "table") -> NDArray[np.float64]:
-        """Features of ``frame`` (columns matched by name), shape (n, len(feature_names))."""
-        self.check_columns(frame, what)
+    def transform(
+        self, frame: pd.DataFrame, what: str = "table", new_rows: bool = False
+    ) -> NDArray[np.float64]:
+        """Features of ``frame`` (columns matched by name), shape (n, len(feature_names)).
+
+        ``new_rows``: see :meth:`check_columns`.
+        """
+        self.check_columns(frame, what, new_rows)
         blocks: list[NDArray[np.float64]] = []
         for p in self.columns:
             if p.kind in ("numeric", "boolean", "date"):

@@ -51,14 +51,39 @@ def absolute_spec(spec: Any) -> Any:
 
 
 def provenance(task: Any) -> dict[str, Any]:
-    """``{"files": {absolute path: hash}, "fingerprint": task_fingerprint(task)}``."""
+    """``{"files": {absolute path: hash}, "fingerprint": ..., "encoder": ...}`` of a task.
+
+    ``encoder`` is the fitted :class:`~assay.data.encode.TableEncoder` state of a data file's
+    task (None for bundled data): the columns' roles and transforms, so new rows can be encoded
+    exactly as the valued rows were (:func:`encoder_of`).
+    """
     spec = task.spec
     files = {
         str(Path(p).resolve()): file_hash(p)
         for p in (spec.source, spec.valid, spec.test)
         if p is not None and Path(p).is_file()
     }
-    return {"files": files, "fingerprint": task_fingerprint(task)}
+    encoder = getattr(task, "encoder", None)
+    return {
+        "files": files,
+        "fingerprint": task_fingerprint(task),
+        "encoder": None if encoder is None else encoder.to_dict(),
+    }
+
+
+def encoder_of(params: dict[str, Any]) -> Any:
+    """The :class:`~assay.data.encode.TableEncoder` a result's sidecar recorded, or None.
+
+    Parameters
+    ----------
+    params : dict
+        A result's ``params`` (its JSON sidecar), as written by ``assay value`` or
+        :func:`assay.valuation.run.value_task`.
+    """
+    from assay.data.encode import TableEncoder
+
+    state = (params.get("data") or {}).get("encoder")
+    return None if state is None else TableEncoder.from_dict(state)
 
 
 def check_provenance(recorded: Any, task: Any, *, what: str) -> None:

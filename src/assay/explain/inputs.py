@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay.data.encode import TableEncoder
 from assay.errors import InvalidDataError, InvalidParameterError
 
 
@@ -16,6 +17,7 @@ def read_inputs(
     label_column: str | None,
     id_column: str | None,
     feature_names: list[str] | None = None,
+    encoder: TableEncoder | None = None,
 ) -> tuple[Any, Any, Any]:
     """Features (m, d), optional labels and optional prediction ids from CSV / Parquet / .npy.
 
@@ -32,6 +34,9 @@ def read_inputs(
         Columns of labels paid for and of prediction ids (tables only).
     feature_names : list of str, optional
         The explainer's feature columns, matched by name.
+    encoder : TableEncoder, optional
+        The training table's encoder: a table's columns are matched to it by name and
+        encoded (strings, gaps) as in training (takes precedence over ``feature_names``).
 
     Returns
     -------
@@ -69,6 +74,9 @@ def read_inputs(
             raise InvalidDataError(f"column {col!r} not in {str(path)!r}: {list(df.columns)[:20]}")
     labels = None if label_column is None else df[label_column].to_numpy()
     ids = None if id_column is None else df[id_column].to_numpy()
+    if encoder is not None:
+        rows = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
+        return encoder.transform(rows, f"inputs {str(path)!r}", new_rows=True), labels, ids
     if feature_names is not None:
         missing = [c for c in feature_names if c not in df.columns]
         if missing:

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from numpy.typing import ArrayLike, NDArray
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from assay.data.encode import TableEncoder
 from assay.errors import AssayError, InvalidDataError, check_output_dir, corrupt
 from assay.explain.networks import ExplainerNet, build_explainer
 from assay.explain.snapshot import ModelSnapshot
@@ -75,6 +77,9 @@ class DataExplainer:
         as given.
     feature_names : list of str, optional
         Names of the d input columns, in order (tables are matched to them by name).
+    encoder : TableEncoder, optional
+        The encoder fitted on the training table (``assay explain`` on a file): new rows are
+        raw table rows (strings, gaps), encoded by it before the scaler (see :meth:`encode`).
     """
 
     net: ExplainerNet
@@ -90,6 +95,7 @@ class DataExplainer:
     info: dict[str, Any] = field(default_factory=dict)
     input_scaler: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
     feature_names: list[str] | None = None
+    encoder: TableEncoder | None = None
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -205,6 +211,32 @@ class DataExplainer:
         np.add.at(out.T, codes, v.T)
         return names, out
 
+    def encode(self, rows: pd.DataFrame, what: str = "inputs") -> NDArray[np.float64]:
+        """Raw table rows (columns by name) to the (m, d) features the explainer takes.
+
+        With an :attr:`encoder`, the training table's columns that make features are required
+        (strings and gaps encoded as in training); otherwise :attr:`feature_names` are taken,
+        in order, as numbers.
+        """
+        if self.encoder is not None:
+            return self.encoder.transform(rows, what, new_rows=True)
+        names = self.feature_names
+        if names is None:
+            raise InvalidDataError(
+                "this explainer was trained without feature names; give inputs as arrays of "
+                f"{self.n_features} numbers"
+            )
+        missing = [c for c in names if c not in rows.columns]
+        if missing:
+            raise InvalidDataError(
+                f"{what} lack {len(missing)} feature columns the explainer was trained on: "
+                f"{missing[:10]}"
+            )
+        bad = [c for c in names if not pd.api.types.is_numeric_dtype(rows[c])]
+        if bad:
+            raise InvalidDataError(f"non-numeric feature columns in the {what}: {bad[:10]}")
+        return rows[names].to_numpy(np.float64)
+
     # ----------------------------------------------------------------- disk
     def save(self, folder: str | Path) -> Path:
         """Write the explainer to ``folder`` (created); returns the folder."""
@@ -227,6 +259,7 @@ class DataExplainer:
             if self.input_scaler is None
             else {"mean": self.input_scaler[0].tolist(), "scale": self.input_scaler[1].tolist()},
             "feature_names": self.feature_names,
+            "encoder": None if self.encoder is None else self.encoder.to_dict(),
         }
         state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
         atomic_write_bytes(path / "explainer.safetensors", st_save(state))
@@ -277,6 +310,7 @@ class DataExplainer:
             dict(meta["info"]),
             _scaler(meta.get("input_scaler")),
             meta.get("feature_names"),
+            None if meta.get("encoder") is None else TableEncoder.from_dict(meta["encoder"]),
         )
 
 
