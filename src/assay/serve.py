@@ -352,9 +352,9 @@ def input_matrix(
                     f"input {i}: missing features {missing[:10]}, unknown names {extra[:10]} "
                     f"(the features are {names[:20]})"
                 )
-            bad = [c for c in names if not isinstance(row[c], int | float) or row[c] is None]
-            if bad:
-                raise InvalidDataError(f"input {i}: non-numeric values for {bad[:10]}")
+            text = [c for c in names if not isinstance(row[c], int | float)]
+            if text:
+                raise InvalidDataError(f"input {i}: non-numeric values for {text[:10]}")
             X[i] = [row[c] for c in names]
         else:
             if len(row) != n_features:
