@@ -127,3 +127,13 @@ def test_evaluate_subsets_fits_minibatch_learners_on_the_subset_rows(breast_canc
     data = mlp.prepare(valid)
     acc = float((fitted.predict_proba(data.X)[0].argmax(-1) == data.y).float().mean())
     assert df.loc[0, "accuracy"] == pytest.approx(acc)
+
+
+def test_uniform_baseline_does_not_pick_the_flipped_rows() -> None:
+    from assay.data import Dataset, flip_labels
+
+    data = Dataset.from_arrays(np.zeros((200, 1)), np.arange(200) % 2)
+    _, flipped = flip_labels(data, 0.1, seed=3)
+    picked = uniform_subset(200, len(flipped), seed=3).positions
+    # same seed, same size: an independent draw shares about 10% of the rows, not all of them
+    assert len(np.intersect1d(picked, flipped)) < len(flipped) // 2

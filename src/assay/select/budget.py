@@ -244,12 +244,22 @@ def select_subset(
     return Subset(values.ids[pos], pos, w, values.method, params)
 
 
+#: spawn key of uniform_subset's random stream
+UNIFORM_STREAM = 0x756E69
+
+
 def uniform_subset(
     n: int, budget: float, *, seed: int = 0, ids: ArrayLike | None = None, weighted: bool = False
 ) -> Subset:
-    """``budget`` points uniformly without replacement (weights ``n / m`` if ``weighted``)."""
+    """``budget`` points uniformly without replacement (weights ``n / m`` if ``weighted``).
+
+    The draw is its own random stream of ``seed`` (not ``default_rng(seed)``, whose first draw
+    of the same size is exactly the rows :func:`~assay.data.noise.flip_labels` flips with that
+    seed: a uniform baseline must not pick the noise).
+    """
     m = budget_count(budget, n)
-    pos = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)).astype(np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(UNIFORM_STREAM,)))
+    pos = np.sort(rng.choice(n, m, replace=False)).astype(np.int64)
     id_arr = np.arange(n) if ids is None else np.asarray(ids)
     w = np.full(m, n / m if weighted else 1.0)
     return Subset(id_arr[pos], pos, w, "uniform", {"budget": m, "seed": seed})
