@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/assay demo --out demo-output
+	$(BIN)/assay demo --out demo-output --overwrite
 	@echo "report: demo-output/report.html"
 
 lint: $(STAMP)

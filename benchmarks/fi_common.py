@@ -14,7 +14,8 @@ import torch
 
 from assay.data import Dataset
 from assay.learners.base import BatchLearner
-from assay.result import ValuationResult, atomic_write_bytes
+from assay.result import ValuationResult
+from assay.runs import atomic_write_bytes
 from assay.select.trim import removal_order, trimming_masks
 from assay.utility import Utility
 
@@ -34,7 +35,7 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     blob = json.dumps(
         payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)
     )
-    atomic_write_bytes(path, blob.encode())
+    atomic_write_bytes(path, blob.encode(), overwrite=True)
     return path
 
 

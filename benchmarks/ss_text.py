@@ -40,9 +40,10 @@ from assay.data import Dataset, split_dataset
 from assay.embed import embed_text
 from assay.learners import LogisticRegression
 from assay.select.budget import Subset, evaluate_subsets, uniform_subset
+from assay.select.recipes import oracle_warm_start, sensitivity_sample
 from assay.select.sensitivity import SensitivitySampler
 from assay.valuation.geometry import kcenter_greedy
-from assay.valuation.inference import loss_oracle, point_scores, warm_start
+from assay.valuation.inference import point_scores
 
 RESULTS = Path(__file__).parent / "results" / "ss_text.json"
 
@@ -80,9 +81,9 @@ def main() -> None:
     full_acc = float("nan")
     for seed in range(args.seeds):
         k_warm = round(0.2 * m)
-        warm, M = warm_start(lr, data, k_warm, seed=seed)
-        sampler = SensitivitySampler(round(0.2 * m), budget=m, seed=seed)
-        smp = sampler.fit(pool.X, loss_oracle(M, data.X, data.y), keep=warm, groups=pool.y)
+        oracle = oracle_warm_start(lr, pool, k_warm, seed=seed)  # the library's recipe
+        warm, M = oracle.positions, oracle.model
+        smp = sensitivity_sample(oracle, pool.X, m, seed=seed)
         proba = M.predict_proba(data.X)[0]
         margin = (proba.max(-1).values - proba.min(-1).values).numpy()
         margin[warm] = np.inf

@@ -41,14 +41,12 @@ from assay.embed import penultimate_embeddings
 from assay.learners import MLPClassifier
 from assay.result import ValuationResult
 from assay.select.budget import select_subset
-from assay.select.sensitivity import SensitivitySampler
+from assay.select.recipes import oracle_warm_start, sensitivity_sample
 from assay.valuation.geometry import kcenter_greedy
 from assay.valuation.inference import (
     ensemble_scores,
-    loss_oracle,
     point_scores,
     train_ensemble,
-    warm_start,
 )
 
 RESULTS = Path(__file__).parent / "results" / "ss_training.json"
@@ -74,7 +72,8 @@ def strategies(
     mlp = model(seed)
     data = mlp.prepare(pool)
     k_warm = max(10, round(0.2 * B))
-    warm, M = warm_start(mlp, data, k_warm, seed=seed)
+    oracle = oracle_warm_start(mlp, pool, k_warm, seed=seed)  # the library's recipe
+    warm, M = oracle.positions, oracle.model
     E = penultimate_embeddings(M, pool.X)
     proba = torch.cat([M.predict_proba(data.X[i : i + 8192]) for i in range(0, pool.n, 8192)], 1)
     rest = B - k_warm
@@ -86,8 +85,7 @@ def strategies(
         out[name] = (np.concatenate([warm, np.argsort(-s)[:rest]]), np.ones(B))
     picks, _, _ = kcenter_greedy(E, rest, start=warm)
     out["kcenter"] = (np.concatenate([warm, picks]), np.ones(B))
-    sampler = SensitivitySampler(max(1, round(0.2 * B)), budget=B, seed=seed)
-    smp = sampler.fit(E, loss_oracle(M, data.X, data.y), keep=warm, groups=pool.y)
+    smp = sensitivity_sample(oracle, E, B, seed=seed)
     out["sensitivity (weighted)"] = (smp.positions, smp.weights)
     out["sensitivity (unweighted)"] = (smp.positions, np.ones(len(smp)))
     values = ValuationResult.exact(np.arange(pool.n), el2n, "el2n", direction="higher-is-suspect")

@@ -360,7 +360,8 @@ def test_build_report_errors(tmp_path: Path) -> None:
     (tmp_path / "evaluation.json").write_text("[1, 2]")
     with pytest.raises(InvalidDataError, match="JSON object"):
         build_report(tmp_path)
-    write_evaluation(tmp_path, pd.DataFrame({"method": ["toy"]}), facts={"gap": float("nan")})
+    toy_table = pd.DataFrame({"method": ["toy"]})
+    write_evaluation(tmp_path, toy_table, facts={"gap": float("nan")}, overwrite=True)
     assert json.loads((tmp_path / "evaluation.json").read_text())["facts"] == {"gap": None}
     with pytest.raises(InvalidDataError, match="lacks columns"):
         build_report(tmp_path)

@@ -215,8 +215,11 @@ def test_direction_round_trips_through_the_sidecar(tmp_path: Any) -> None:
 
     side = tmp_path / "v.json"
     meta = json.loads(side.read_text())
-    del meta["direction"]  # a file written before directions existed
+    del meta["direction"]  # a file written before directions existed: no embedded metadata
     side.write_text(json.dumps(meta))
+    import pandas as pd
+
+    pd.read_parquet(tmp_path / "v.parquet").to_parquet(tmp_path / "v.parquet", index=False)
     old = ValuationResult.load(tmp_path / "v.parquet")
     assert old.direction == "higher-is-better" and old.suspects(1).ids.tolist() == [1]
     with pytest.raises(InvalidParameterError, match="direction must be one of"):

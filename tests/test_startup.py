@@ -82,7 +82,7 @@ def test_method_help_lists_every_registered_method(capsys) -> None:  # type: ign
     from assay.valuation.catalog import METHOD_NAMES
     from tests.cli_support import run
 
-    for command in ("value", "select"):
+    for command in ("value", "select", "trim"):  # every command with --method
         code, out, _ = run([command, "--help"], capsys)
         assert code == 0
         flat = re.sub(r"-\s+", "-", " ".join(out.replace("│", " ").split()))  # joins wraps

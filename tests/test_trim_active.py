@@ -228,8 +228,15 @@ def test_active_command_writes_curves_and_resumes(
     curves = json.loads((out / "curve.json").read_text())["acquisitions"]
     assert curves["fi"]["n_labelled"] == [10, 15, 20]
     assert (out / "curve.png").stat().st_size > 1000 and (out / "report.html").exists()
-    # rerun with one more round: continues from the saved state
+    # the same folder again is refused (nothing replaced) unless --overwrite
     code, _, err = run([*argv, "--rounds", "3", "-a", "random", "-o", str(out)], capsys)
+    assert code == 2 and "curve.json" in err and "--overwrite" in err
+    assert json.loads((out / "curve.json").read_text())["acquisitions"] == curves
+    # rerun with one more round and --overwrite: continues from the saved state
+    code, _, err = run(
+        [*argv, "--rounds", "3", "-a", "random", "-o", str(out), "--overwrite"], capsys
+    )
+    assert code == 0, err
     again = json.loads((out / "curve.json").read_text())["acquisitions"]["random"]
     assert again["score"][:3] == curves["random"]["score"] and len(again["score"]) == 4
     code, _, err = run([*argv, "--rounds", "20", "-o", str(tmp_path / "x")], capsys)

@@ -32,12 +32,25 @@ def demo_methods(seed: int = 0, progress: bool = False) -> list[ValuationMethod]
     ]
 
 
-def run_demo(out_dir: str | Path = "demo-output", *, seed: int = 0, progress: bool = False) -> Path:
+def run_demo(
+    out_dir: str | Path = "demo-output",
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Value the noisy breast-cancer task with every demo method; write values and the report.
 
-    Returns the path of ``report.html``.
+    Returns the path of ``report.html``. Existing outputs are refused unless ``overwrite``.
     """
+    from assay.errors import check_output_dir
+    from assay.runs import check_new, sidecar_path
+
     out = Path(out_dir)
+    check_output_dir(out)
+    planned = [out / f"{m.name}.parquet" for m in demo_methods(seed, False)]
+    planned += [sidecar_path(p) for p in planned]
+    check_new(*planned, out / "evaluation.json", out / "report.html", overwrite=overwrite)
     spec = TaskSpec("breast_cancer", seed=seed, flip_rate=0.1)
     task = build_task(spec)
     learner = LogisticRegression(C=1.0)
@@ -49,7 +62,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, seed: int = 0, progress: bo
         result = method.fit(utility)
         times[result.method] = time.perf_counter() - start
         results[result.method] = result
-        result.save(out / f"{result.method}.parquet")
+        result.save(out / f"{result.method}.parquet", overwrite=overwrite)
         log.info("%s: %.2f s", result.method, times[result.method])
     facts = {
         "dataset": "breast_cancer (scikit-learn), 60/20/20 stratified split",
@@ -57,6 +70,8 @@ def run_demo(out_dir: str | Path = "demo-output", *, seed: int = 0, progress: bo
         "flipped (10%)",
         "utility": "validation accuracy of L2 logistic regression (C = 1)",
     }
-    evaluate_results(results, task, learner, out, facts=facts, times=times, seed=seed)
+    evaluate_results(
+        results, task, learner, out, facts=facts, times=times, seed=seed, overwrite=overwrite
+    )
     report = build_report(out, title="assay demo: which breast-cancer labels are wrong?")
-    return report.write(out / "report.html")
+    return report.write(out / "report.html", overwrite=overwrite)

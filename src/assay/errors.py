@@ -171,3 +171,11 @@ def check_params(params: dict[str, object], owner: str) -> None:
             if v < lower or (isinstance(v, float) and not v.is_integer()):
                 need = "a positive integer" if lower == 1 else "an integer >= 0"
                 raise InvalidParameterError(f"{owner}: {key} must be {need}, got {value!r}")
+
+
+class OutputExistsError(AssayError, FileExistsError):
+    """An output file already exists and replacing it was not asked for."""
+
+
+class RunMismatchError(InvalidParameterError):
+    """A checkpoint or resume state on disk belongs to another run (other data or parameters)."""

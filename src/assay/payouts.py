@@ -26,6 +26,7 @@ many predictions.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,3 +217,26 @@ def _check_table(table: pd.DataFrame) -> None:
     missing = {"prediction", "provider", "payee", "value", "payout"} - set(table.columns)
     if missing:
         raise InvalidDataError(f"not a payout table: missing columns {sorted(missing)}")
+
+
+def payout_path(inputs: str | Path, out: str | Path | None = None) -> Path:
+    """Where ``assay attribute`` writes the payout table of ``inputs``.
+
+    ``out`` ending in ``.csv`` is CSV; otherwise ``.parquet`` is appended unless present
+    (``run.v1`` -> ``run.v1.parquet``). Without ``out``: ``INPUTS.payouts.parquet`` next to the
+    inputs (``queries.csv`` -> ``queries.payouts.parquet``).
+
+    Raises
+    ------
+    OutputPathError
+        ``out`` is empty, a directory or under a file.
+    """
+    from assay.errors import check_output_path
+    from assay.runs import with_extension
+
+    if out is None:
+        p = Path(inputs)
+        return p.with_name(p.stem + ".payouts.parquet")
+    check_output_path(out, what="payout table")
+    p = Path(out)
+    return p if p.suffix.lower() == ".csv" else with_extension(p, ".parquet")

@@ -13,9 +13,6 @@ parameters and the direction (a sidecar without one reads as higher-is-better); 
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from assay.errors import InvalidDataError, InvalidParameterError, check_output_path, corrupt
+from assay.errors import InvalidDataError, InvalidParameterError, corrupt
+from assay.runs import pair_outputs, read_pair, write_pair
 
 HIGHER_IS_BETTER = "higher-is-better"
 HIGHER_IS_SUSPECT = "higher-is-suspect"
@@ -50,21 +48,6 @@ def _json_safe(obj: Any) -> Any:
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     return repr(obj)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,20 +208,14 @@ class ValuationResult:
         )
 
     # ----------------------------------------------------------------- disk
-    def save(self, path: str | Path) -> Path:
-        """Write ``path`` (Parquet) and ``path`` + ``.json`` (method, params) atomically."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``path`` (Parquet) and its JSON sidecar (method, params) as a pair.
 
-        check_output_path(path, what="values file")
-        p = Path(path)
-        if p.suffix != ".parquet":
-            p = p.with_suffix(p.suffix + ".parquet") if p.suffix else p.with_suffix(".parquet")
-        check_output_path(p, what="values file")
-        table = pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        atomic_write_bytes(p, sink.getvalue().to_pybytes())
+        ``.parquet`` is appended unless ``path`` ends in it (``run.v1`` -> ``run.v1.parquet``,
+        sidecar ``run.v1.json``). The sidecar is also embedded in the Parquet file (see
+        :func:`assay.runs.write_pair`). An existing file is refused unless ``overwrite``.
+        """
+        p, _ = pair_outputs(path)
         meta = {
             "method": self.method,
             "params": self.params,
@@ -246,36 +223,21 @@ class ValuationResult:
             "n": len(self),
             "format": 1,
         }
-        atomic_write_bytes(sidecar_path(p), json.dumps(meta, indent=2).encode())
-        return p
+        return write_pair(p, self.to_pandas(), meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> ValuationResult:
-        """Read a result written by :meth:`save` (the JSON sidecar is optional)."""
-        import pandas as pd
-
+        """Read a result written by :meth:`save` (the metadata is optional: a bare Parquet file
+        of ``id, value`` columns loads with the file name as the method)."""
         p = Path(path)
-        if not p.exists():
-            raise InvalidDataError(f"values file not found: {str(p)!r}")
-        if p.is_dir():
-            raise InvalidDataError(f"{str(p)!r} is a directory, not a values file")
         fresh = "rerun `assay value` to write it afresh"
-        try:
-            df = pd.read_parquet(p)
-        except Exception as exc:  # pyarrow raises several unrelated types for bad files
-            raise corrupt("values file", p, exc, fresh) from exc
+        df, found = read_pair(p, fresh=fresh)
         missing = {"id", "value"} - set(df.columns)
         if missing:
             raise InvalidDataError(f"{str(p)!r} lacks columns {sorted(missing)}")
-        meta: dict[str, Any] = {"method": p.stem, "params": {}}
-        side = sidecar_path(p)
-        if side.exists():
-            try:
-                meta = json.loads(side.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise corrupt("sidecar", side, exc, f"delete it or {fresh}") from exc
-            if not isinstance(meta, dict) or not isinstance(meta.get("params", {}), dict):
-                raise corrupt("sidecar", side, "not a JSON object with a params object", fresh)
+        meta: dict[str, Any] = found or {"method": p.stem, "params": {}}
+        if not isinstance(meta.get("params", {}), dict):
+            raise corrupt("metadata of values file", p, "params is not a JSON object", fresh)
         n = len(df)
         if df["value"].dtype.kind not in "fiub":
             raise corrupt("values file", p, f"column 'value' has dtype {df['value'].dtype}", fresh)
@@ -288,8 +250,3 @@ class ValuationResult:
             dict(meta.get("params", {})),
             str(meta.get("direction", HIGHER_IS_BETTER)),
         )
-
-
-def sidecar_path(path: Path) -> Path:
-    """The JSON sidecar next to a Parquet file: ``values.parquet`` -> ``values.json``."""
-    return path.with_suffix(".json")

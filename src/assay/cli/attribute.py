@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from assay.cli.common import IdColumnOpt, ThreadsOpt, out_option, setup
+from assay.cli.common import IdColumnOpt, OverwriteOpt, ThreadsOpt, out_option, setup
 from assay.errors import InvalidParameterError
 
 
@@ -29,46 +29,29 @@ def attribute(
         help="Payees kept per prediction (the rest summed in one row); 0 keeps them all.",
     ),
     threads: int | None = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Value every training point (or provider) for each input and split the price."""
-    import numpy as np
-
-    from assay.explain import DataExplainer
-    from assay.explain.inputs import read_inputs
-    from assay.payouts import aggregate_payouts, payouts, top_payees
+    from assay.explain.attribution import attribute_file
 
     setup(threads=threads)
-    if out is None:
-        out = inputs.with_name(inputs.stem + ".payouts.parquet")
-    ex = DataExplainer.load(explainer)
-    X, labels, ids = read_inputs(inputs, label_column, id_column, ex.feature_names, ex.encoder)
-    ex.check_inputs(X)  # a clear error before any work; values() standardises if it must
-    y = ex.predict(X) if labels is None else ex.encode_labels(labels)
-    if level == "provider" and ex.providers is None:
-        raise InvalidParameterError("this explainer has no provider ids; use --level point")
-    values = ex.values(X, y)
-    table = payouts(
-        values, price, ids=ex.ids, providers=ex.providers, negative=negative, level=level
+    res = attribute_file(
+        inputs,
+        explainer,
+        out,
+        price=price,
+        level=level,
+        negative=negative,
+        label_column=label_column,
+        id_column=id_column,
+        top_k=top_k,
+        overwrite=overwrite,
     )
-    if top_k < 0:
-        raise InvalidParameterError(f"--top-k must be >= 0 (0 keeps every payee), got {top_k}")
-    totals = aggregate_payouts(table, by="provider").head(5)
-    if top_k:
-        table = top_payees(table, top_k)
-    table.insert(1, "label", np.asarray(ex.classes)[y][table["prediction"].to_numpy()])
-    if ids is not None:
-        table["prediction"] = np.asarray(ids)[table["prediction"].to_numpy()]
-    if out.suffix == ".csv":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-    else:
-        out = out if out.suffix == ".parquet" else out.with_suffix(".parquet")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(out, index=False)
     typer.echo(
-        f"{len(X)} predictions x {values.shape[1]} training points ({ex.variant}), "
-        f"{len(table)} rows -> {out}"
+        f"{res.n_inputs} predictions x {res.n_train} training points ({res.variant}), "
+        f"{len(res.table)} rows -> {res.path}"
     )
+    totals = res.totals
     typer.echo(
         "top payees: "
         + ", ".join(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from assay.cli.common import SeedOpt, ThreadsOpt, setup
+from assay.cli.common import OverwriteOpt, SeedOpt, ThreadsOpt, setup
 from assay.errors import InvalidParameterError
 
 
@@ -23,6 +23,7 @@ def audit(
     ),
     seed: int = SeedOpt,
     threads: int | None = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Find likely mislabelled rows, outliers and near duplicates in DATA."""
     setup(threads=threads)
@@ -31,6 +32,10 @@ def audit(
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise InvalidParameterError(f"--out must end in .csv or .parquet, got {str(out)!r}")
+    if out is not None:
+        from assay.runs import check_new
+
+        check_new(out, overwrite=overwrite, what="scored table")
     result = run_audit(
         read_frame(data),
         target,
@@ -53,11 +58,9 @@ def audit(
     typer.echo("top suspects:")
     typer.echo(result.suspects.to_string(max_cols=12))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".csv":
-            result.table.to_csv(out, index=False)
-        else:
-            result.table.to_parquet(out, index=False)
+        from assay.runs import atomic_write_table
+
+        atomic_write_table(out, result.table, overwrite=overwrite)
         typer.echo(f"wrote {out}")
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ast
 import logging
-from pathlib import Path
 from typing import Any
 
 import typer
 
-from assay.errors import InvalidParameterError, check_output_path
+from assay.errors import InvalidParameterError
 from assay.valuation.catalog import methods_help
 
 DataArg = typer.Argument(
@@ -48,6 +47,14 @@ ThreadsOpt = typer.Option(
     help="Threads of torch / BLAS in this process (default: the CPUs it may use).",
 )
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log progress details.")
+OverwriteOpt = typer.Option(
+    False, "--overwrite", help="Replace outputs that exist (refused otherwise, before any work)."
+)
+RestartOpt = typer.Option(
+    False,
+    "--restart",
+    help="Discard a checkpoint / saved state of another run and start afresh (refused otherwise).",
+)
 
 
 def learner_option(default: str = "logistic") -> Any:
@@ -88,13 +95,6 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key.strip()] = raw
     return out
-
-
-def values_path(out: Path) -> Path:
-    """``out`` as a Parquet path: ``.parquet`` is appended, never put in place of a suffix
-    (``-o run.v1`` writes ``run.v1.parquet``)."""
-    check_output_path(out, what="values file")
-    return out if out.suffix == ".parquet" else out.with_name(out.name + ".parquet")
 
 
 def quiet_logging(verbose: bool) -> None:

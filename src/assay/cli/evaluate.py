@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from assay.cli.common import TargetOpt, ThreadsOpt, out_option, setup
+from assay.cli.common import OverwriteOpt, TargetOpt, ThreadsOpt, out_option, setup
 
 
 def evaluate(
@@ -20,13 +20,21 @@ def evaluate(
     learner: str | None = typer.Option(None, "--learner", "-l", help="Default: the values' one."),
     threads: int | None = ThreadsOpt,
     out: Path = out_option("Results directory to write."),
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Noisy-label detection and point-removal / addition curves of saved values."""
     setup(threads=threads)
     from assay.evaluate.saved import evaluate_saved
 
     written = evaluate_saved(
-        values, out, data=data, target=target, test=test, learner=learner, flipped=flipped
+        values,
+        out,
+        data=data,
+        target=target,
+        test=test,
+        learner=learner,
+        flipped=flipped,
+        overwrite=overwrite,
     )
     typer.echo(f"evaluation -> {written}")
 
@@ -36,12 +44,16 @@ def report(
     out: Path | None = out_option("HTML file (default DIR/report.html)", None),
     title: str | None = typer.Option(None, "--title"),
     threads: int | None = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Write one self-contained HTML report of a results directory."""
     setup(threads=threads)
     from assay.evaluate.report import build_report
+    from assay.runs import check_new
 
-    path = build_report(results_dir, title=title).write(out or results_dir / "report.html")
+    target_path = out or results_dir / "report.html"
+    check_new(target_path, overwrite=overwrite, what="report")
+    path = build_report(results_dir, title=title).write(target_path, overwrite=overwrite)
     typer.echo(f"report -> {path}")
 
 

@@ -7,7 +7,6 @@ matched by name).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from assay.cli.common import (
     DataArg,
     IdColumnOpt,
     LearnerParamOpt,
+    OverwriteOpt,
+    RestartOpt,
     SeedOpt,
     TargetOpt,
     ThreadsOpt,
@@ -28,7 +29,6 @@ from assay.cli.common import (
     parse_params,
     setup,
 )
-from assay.errors import InvalidParameterError
 
 
 def explain(
@@ -63,19 +63,16 @@ def explain(
     seed: int = SeedOpt,
     threads: int | None = ThreadsOpt,
     out: Path = out_option("Folder to write the explainer to."),
+    overwrite: bool = OverwriteOpt,
+    restart: bool = RestartOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     """Train an explainer that values every training point of DATA for any new prediction.
 
     A killed run rerun with the same arguments resumes from OUT/work (utilities and checkpoint).
     """
-    import numpy as np
-
-    from assay.data.splits import Standardizer
-    from assay.data.task import TaskSpec, build_task
-    from assay.explain import FastDataShapley
-    from assay.explain.inputs import read_inputs
-    from assay.learners import make_learner
+    from assay.data.task import TaskSpec
+    from assay.explain.recipes import explain_task
 
     setup(threads=threads, verbose=verbose)
     spec = TaskSpec(
@@ -90,46 +87,25 @@ def explain(
         id_column=id_column,
         group_column=group_column,
     )
-    task = build_task(spec)
-    train = task.train
-    if n_train is not None:
-        if not 2 <= n_train <= train.n:
-            raise InvalidParameterError(f"--n-train must lie in 2..{train.n}, got {n_train}")
-        train = train.subset(np.arange(n_train))
-    if grouping == "provider" and train.groups is None:
-        raise InvalidParameterError("--grouping provider needs --provider-column")
-    names = None if train.feature_names is None else list(train.feature_names)
-    if inputs is None:
-        raw_inputs = task.valid.X
-    else:
-        raw_inputs, _, _ = read_inputs(inputs, None, None, names, task.encoder)
-    scaler = Standardizer.fit(train)
-    train = scaler.transform(train)
-    X_in = (np.asarray(raw_inputs, dtype=np.float64) - scaler.mean) / scaler.scale
-
-    fds = FastDataShapley(
-        make_learner(learner, **parse_params(learner_param)),
+    explainer = explain_task(
+        spec,
+        out,
+        inputs=inputs,
         variant=variant,
+        learner=learner,
+        learner_params=parse_params(learner_param),
         grouping=grouping,
+        n_train=n_train,
         n_subsets=n_subsets,
         epochs=epochs,
-        seed=seed,
-        work_dir=out / "work",
+        params=parse_params(param),
+        overwrite=overwrite,
+        restart=restart,
         progress=True,
-        **parse_params(param),
     )
-    explainer = fds.fit(train, X_in)
-    explainer = dataclasses.replace(
-        explainer,
-        input_scaler=(scaler.mean, scaler.scale),
-        feature_names=names,
-        encoder=task.encoder,
-        info={**explainer.info, "task": spec.to_dict(), "learner": learner, "n_train": train.n},
-    )
-    explainer.save(out)
     info = explainer.info
     typer.echo(
-        f"{variant} explainer for {train.n} training points, {len(X_in)} inputs: "
+        f"{variant} explainer for {info['n_train']} training points, {info['n_inputs']} inputs: "
         f"{info['seconds_total']:.1f} s (utilities {info['seconds_utility']:.1f} s) -> {out}"
     )
     typer.echo(json.dumps({k: info[k] for k in ("pool_size", "best_epoch", "best_val_loss")}))

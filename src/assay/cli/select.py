@@ -20,6 +20,7 @@ from assay.cli.common import (
     DataArg,
     IdColumnOpt,
     LearnerParamOpt,
+    OverwriteOpt,
     ParamOpt,
     SeedOpt,
     TargetOpt,
@@ -68,21 +69,33 @@ def select(
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="embedding cache directory"),
     threads: int | None = ThreadsOpt,
     out: Path = out_option("SUBSET.parquet to write (id, weight)"),
+    overwrite: bool = OverwriteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     """Select a training subset of DATA for a budget; write id, weight to --out."""
-    from assay.learners import make_learner
-    from assay.select.budget import evaluate_subsets
-    from assay.select.recipes import SelectionTask, load_selection_data, subset_by_method
+    from assay.evaluate.selection import compare_subsets, write_selection_report
+    from assay.runs import check_new, pair_outputs
+    from assay.select.recipes import selection_task, subset_by_method
 
     setup(threads=threads, verbose=verbose)
-    train, valid_ds, E = load_selection_data(
-        data, target, valid, valid_fraction, seed, id_column, embeddings, text_column, cache_dir
+    check_new(*pair_outputs(out, "subset file"), overwrite=overwrite)
+    if report is not None:
+        check_new(report, overwrite=overwrite, what="report")
+    task = selection_task(
+        data,
+        target,
+        learner=learner,
+        learner_params=parse_params(learner_param),
+        valid=valid,
+        valid_fraction=valid_fraction,
+        seed=seed,
+        id_column=id_column,
+        embeddings=embeddings,
+        text_column=text_column,
+        cache_dir=cache_dir,
     )
+    train, valid_ds = task.train, task.valid
     lam_value: float | str = lam if lam in ("auto", "estimate") else _number(lam, "--lam")
-    task = SelectionTask(
-        train, valid_ds, E, make_learner(learner, **parse_params(learner_param)), seed
-    )
     options: dict[str, Any] = {
         "clusters": clusters,
         "lam": lam_value,
@@ -98,15 +111,22 @@ def select(
         subsets[name] = subset_by_method(task, name, budget, params=params, **options)
         seconds[name] = time.perf_counter() - t0
     chosen = subsets[method]
-    path = chosen.save(out if out.suffix == ".parquet" else out.with_suffix(".parquet"))
+    path = chosen.save(out, overwrite=overwrite)
     typer.echo(f"{method}: {len(chosen)} of {train.n} points in {seconds[method]:.2f} s -> {path}")
     if len(subsets) > 1 or report is not None:
-        table = evaluate_subsets(task.learner, train, valid_ds, subsets, weighting="normalised")
-        table["seconds"] = [seconds.get(n, float("nan")) for n in table["method"]]
+        table = compare_subsets(task.learner, train, valid_ds, subsets, seconds)
         typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if report is not None:
-            _write_report(report, table, method, budget, train.n, learner)
-            typer.echo(f"report -> {report}")
+            written = write_selection_report(
+                report,
+                table,
+                method=method,
+                budget=budget,
+                n=train.n,
+                learner=learner,
+                overwrite=overwrite,
+            )
+            typer.echo(f"report -> {written}")
 
 
 def _number(text: str, what: str) -> float:
@@ -116,25 +136,6 @@ def _number(text: str, what: str) -> float:
         raise InvalidParameterError(
             f"{what} must be auto, estimate or a number, got {text!r}"
         ) from exc
-
-
-def selection_section(table: Any, budget: float, n: int) -> tuple[str, Any]:
-    """A report section ``(title, table)`` comparing the subsets of several methods."""
-    return (f"Data selection: {budget:g} of {n} points", table)
-
-
-def _write_report(path: Path, table: Any, method: str, budget: float, n: int, learner: str) -> None:
-    from assay.evaluate.htmldoc import Report
-
-    rep = Report("assay select", subtitle=f"method {method}, learner {learner}")
-    title, content = selection_section(table, budget, n)
-    rep.add_section(title, content)
-    rep.add_text(
-        None,
-        "Each subset trains one model (weights normalised to the subset's size); "
-        "the score is validation accuracy. The full-data row is the reference.",
-    )
-    rep.write(path)
 
 
 COMMANDS = {"select": select}

@@ -14,7 +14,9 @@ from assay.cli.common import (
     IdColumnOpt,
     JobsOpt,
     LearnerParamOpt,
+    OverwriteOpt,
     ParamOpt,
+    RestartOpt,
     SeedOpt,
     TargetOpt,
     TestFractionOpt,
@@ -28,7 +30,6 @@ from assay.cli.common import (
     out_option,
     parse_params,
     setup,
-    values_path,
 )
 
 
@@ -56,7 +57,9 @@ def value(
     threads: int | None = ThreadsOpt,
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="on-disk utility cache"),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="resume file (.npz)"),
-    out: Path = out_option("VALUES.parquet to write"),
+    restart: bool = RestartOpt,
+    out: Path = out_option("VALUES.parquet to write (.parquet is appended when missing)"),
+    overwrite: bool = OverwriteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     """Value every training point of DATA; write id, value, stderr, count to --out."""
@@ -88,12 +91,12 @@ def value(
         address=address,
         cache_dir=cache_dir,
         checkpoint=checkpoint,
+        restart=restart,
         progress=True,
+        out=out,
+        overwrite=overwrite,
     )
-    result, task = run.result, run.task
-    path = result.save(values_path(out))
-    if task.flipped is not None:
-        _write_ids(path.with_suffix(".flipped.csv"), task.flipped_ids)
+    result, path = run.result, run.path
     typer.echo(f"{method}: {len(result)} values in {run.seconds:.2f} s -> {path}")
     low = result.suspects(min(5, len(result)))
     typer.echo(
@@ -109,27 +112,14 @@ def flip(
     seed: int = SeedOpt,
     threads: int | None = ThreadsOpt,
     out: Path = out_option("Noisy CSV / Parquet to write."),
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Flip exactly round(rate * n) labels of DATA; write the noisy table and the flipped ids."""
-    from assay.data import flip_labels, read_table
+    from assay.data.noise import flip_file
 
     setup(threads=threads)
-    ds = read_table(data, target)
-    noisy, flipped = flip_labels(ds, rate, seed=seed)
-    df = noisy.to_pandas(target).drop(columns="id")  # row order keeps the ids (positions)
-    if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
-    else:
-        df.to_csv(out, index=False)
-    ids_path = out.with_suffix(".flipped.csv")
-    _write_ids(ids_path, noisy.ids[flipped])
-    typer.echo(f"flipped {len(flipped)} of {noisy.n} labels -> {out} (ids in {ids_path})")
-
-
-def _write_ids(path: Path, ids: object) -> None:
-    import pandas as pd
-
-    pd.DataFrame({"id": ids}).to_csv(path, index=False)
+    path, ids_path, flipped, n = flip_file(data, target, rate, out, seed=seed, overwrite=overwrite)
+    typer.echo(f"flipped {flipped} of {n} labels -> {path} (ids in {ids_path})")
 
 
 COMMANDS = {"value": value, "flip": flip}

@@ -7,7 +7,6 @@ read-only on construction, so a ``Dataset`` can be shared between threads and ca
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from assay.errors import InvalidDataError
+from assay.runs import new_hash
 
 
 def _readonly(a: NDArray[Any]) -> NDArray[Any]:
@@ -314,7 +314,7 @@ class Dataset:
     def fingerprint(self) -> str:
         """A content hash of features, labels, coding and ids (for cache keys)."""
         if not self._hash:
-            h = hashlib.blake2b(digest_size=16)
+            h = new_hash()
             for arr in (
                 self.X,
                 self.y,

@@ -430,10 +430,12 @@ class TableEncoder:
             raise InvalidDataError(f"corrupt TableEncoder description: {exc}") from exc
         return enc
 
-    def save(self, path: str | Path) -> None:
-        from assay.result import atomic_write_bytes
+    def save(self, path: str | Path, *, overwrite: bool = False) -> None:
+        """Write the encoder's JSON to ``path`` atomically (refused if it exists, unless
+        ``overwrite``)."""
+        from assay.runs import atomic_write_text
 
-        atomic_write_bytes(Path(path), json.dumps(self.to_dict(), indent=1).encode())
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> TableEncoder:

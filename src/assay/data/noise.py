@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -41,3 +43,56 @@ def add_feature_noise(
     X = data.X.copy()
     X[rows] += rng.normal(0.0, scale, size=(len(rows), data.n_features))
     return data.with_features(X), rows.astype(np.int64)
+
+
+def flip_file(
+    data: str,
+    target: str,
+    rate: float,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> tuple[Path, Path, int, int]:
+    """Flip labels of a table and write the noisy table and the flipped ids (``assay flip``).
+
+    Parameters
+    ----------
+    data : str
+        A table file or bundled dataset name (:func:`assay.data.read_table`).
+    target : str
+        Its label column.
+    rate : float
+        Fraction of labels to flip (exactly ``round(rate * n)``, see :func:`flip_labels`).
+    out : path
+        The noisy table: Parquet when it ends in ``.parquet``, CSV otherwise. The flipped ids go
+        to its sibling ``*.flipped.csv`` (``noisy.csv`` -> ``noisy.flipped.csv``).
+    seed : int
+        Seed of the flips.
+    overwrite : bool
+        Replace outputs that exist (refused otherwise, before any work).
+
+    Returns
+    -------
+    tuple
+        ``(table path, ids path, flipped count, rows)``.
+    """
+    import pandas as pd
+
+    from assay.data.io import read_table
+    from assay.runs import atomic_write_table, check_new, sibling
+
+    p = Path(out)
+    ids_path = sibling(p, ".flipped.csv", base_ext=p.suffix or ".csv")
+    check_new(p, ids_path, overwrite=overwrite)
+    ds = read_table(data, target)
+    noisy, flipped = flip_labels(ds, rate, seed=seed)
+    df = noisy.to_pandas(target).drop(columns="id")  # row order keeps the ids (positions)
+    if p.suffix.lower() == ".parquet":
+        atomic_write_table(p, df, overwrite=overwrite)
+    else:
+        from assay.runs import atomic_write_text
+
+        atomic_write_text(p, df.to_csv(index=False), overwrite=overwrite)
+    atomic_write_table(ids_path, pd.DataFrame({"id": noisy.ids[flipped]}), overwrite=overwrite)
+    return p, ids_path, len(flipped), noisy.n

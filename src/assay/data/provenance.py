@@ -9,18 +9,16 @@ were not computed on.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from assay.errors import StaleDataError
-
-DIGEST_SIZE = 16
+from assay.runs import new_hash
 
 
 def file_hash(path: str | Path) -> str:
-    """blake2b of a file's bytes (read in blocks)."""
-    h = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    """assay's hash (:func:`assay.runs.new_hash`) of a file's bytes (read in blocks)."""
+    h = new_hash()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
@@ -28,12 +26,12 @@ def file_hash(path: str | Path) -> str:
 
 
 def task_fingerprint(task: Any) -> str:
-    """blake2b of the built task's datasets (:meth:`Dataset.fingerprint` of train / valid / test).
+    """Hash of the built task's datasets (:meth:`Dataset.fingerprint` of train / valid / test).
 
     It changes when the rows, labels (flips included), split or scaling change, whatever file or
     bundled set they came from.
     """
-    h = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    h = new_hash()
     for name in ("train", "valid", "test"):
         ds = getattr(task, name, None)
         h.update(f"{name}:{'-' if ds is None else ds.fingerprint()};".encode())

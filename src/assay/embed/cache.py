@@ -1,16 +1,14 @@
 """On-disk cache of embeddings, keyed by a hash of the data and of the model.
 
-An entry is one ``.npy`` file named by the blake2b hash of a JSON spec (kind of embedding, model
-fingerprint, parameters, data fingerprint), written atomically, so a crash never leaves a half
-file and a changed model or changed data never reads a stale entry. No pickle: ``np.load`` is
-called with ``allow_pickle=False``.
+An entry is one ``.npy`` file named by the run identity (:func:`assay.runs.run_identity`) of a
+JSON spec (kind of embedding, model fingerprint, parameters, data fingerprint), written
+atomically, so a crash never leaves a half file and a changed model or changed data never reads a
+stale entry. No pickle: ``np.load`` is called with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,14 +18,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from assay.result import atomic_write_bytes
+from assay.runs import atomic_write_bytes, new_hash, run_identity
 
 log = logging.getLogger(__name__)
 
 
 def array_fingerprint(arr: NDArray[Any]) -> str:
     """Hash of an array's dtype, shape and bytes."""
-    h = hashlib.blake2b(digest_size=16)
+    h = new_hash()
     a = np.ascontiguousarray(arr)
     h.update(f"{a.dtype.str}{a.shape}".encode())
     flat = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
@@ -38,7 +36,7 @@ def array_fingerprint(arr: NDArray[Any]) -> str:
 
 def texts_fingerprint(texts: Iterable[str]) -> str:
     """Hash of a sequence of strings (order matters; each is length-prefixed)."""
-    h = hashlib.blake2b(digest_size=16)
+    h = new_hash()
     count = 0
     for t in texts:
         b = str(t).encode("utf-8")
@@ -51,7 +49,7 @@ def texts_fingerprint(texts: Iterable[str]) -> str:
 
 def module_fingerprint(module: torch.nn.Module) -> str:
     """Hash of a module's architecture (its repr) and every parameter and buffer."""
-    h = hashlib.blake2b(digest_size=16)
+    h = new_hash()
     h.update(repr(module).encode())
     for name, t in sorted(module.state_dict().items()):
         h.update(name.encode())
@@ -81,8 +79,7 @@ class EmbeddingCache:
     @staticmethod
     def key(spec: dict[str, Any]) -> str:
         """The entry name of a spec (any JSON-able dict)."""
-        blob = json.dumps(spec, sort_keys=True, default=str).encode()
-        return hashlib.blake2b(blob, digest_size=20).hexdigest()
+        return run_identity(spec)
 
     def path(self, key: str) -> Path | None:
         return None if self.directory is None else self.directory / f"{key}.npy"
@@ -109,5 +106,5 @@ class EmbeddingCache:
             return None
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-        atomic_write_bytes(p, buf.getvalue())
+        atomic_write_bytes(p, buf.getvalue(), overwrite=True)  # a damaged entry is replaced
         return p

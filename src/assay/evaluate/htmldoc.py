@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from assay.plotting import figure_png
-from assay.result import atomic_write_bytes
+from assay.runs import atomic_write_text
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
@@ -227,8 +227,7 @@ class Report:
             + "</main>\n</body>\n</html>\n"
         )
 
-    def write(self, path: str | Path) -> Path:
-        """Write the rendered report to ``path`` atomically (temporary file, then rename)."""
-        p = Path(path)
-        atomic_write_bytes(p, self.render().encode("utf-8"))
-        return p
+    def write(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the rendered report to ``path`` atomically (temporary file, then rename);
+        an existing file is refused unless ``overwrite``."""
+        return atomic_write_text(path, self.render(), overwrite=overwrite)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from assay.errors import InvalidDataError
-from assay.result import ValuationResult, atomic_write_bytes
+from assay.result import ValuationResult
+from assay.runs import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def write_evaluation(
     *,
     flipped_ids: Sequence[Any] | np.ndarray | None = None,
     times: Mapping[str, float] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``results_dir/evaluation.json`` (atomically): tables as lists of records.
 
@@ -79,6 +81,8 @@ def write_evaluation(
         Ids of the flipped training points (colours the report's histograms).
     times : mapping ``{label: seconds}``, optional
         Wall time of each valuation method.
+    overwrite : bool
+        Replace an existing ``evaluation.json`` (refused otherwise).
 
     Returns
     -------
@@ -97,8 +101,7 @@ def write_evaluation(
     }
     text = json.dumps(payload, indent=1, default=_json_default, allow_nan=False)
     path = Path(results_dir) / EVALUATION_FILE
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return path
+    return atomic_write_text(path, text, overwrite=overwrite)
 
 
 def read_evaluation(results_dir: str | Path) -> dict[str, Any]:
@@ -145,10 +148,22 @@ def load_results(results_dir: str | Path) -> dict[str, ValuationResult]:
     return label_by_method(loaded)
 
 
-def label_by_method(loaded: list[tuple[Path, ValuationResult]]) -> dict[str, ValuationResult]:
-    """Results keyed by method name, or ``method (file stem)`` where two share a method."""
+def label_by_method(loaded: Sequence[tuple[Path, ValuationResult]]) -> dict[str, ValuationResult]:
+    """Results keyed by a distinct label each: the method name, ``method (file stem)`` where two
+    share a method, ``method (folder/file stem)`` or a counter where that still collides."""
+    paths = [p for p, _ in loaded]
     methods = [r.method for _, r in loaded]
-    return {
-        (r.method if methods.count(r.method) == 1 else f"{r.method} ({p.stem})"): r
+    first = [
+        r.method if methods.count(r.method) == 1 else f"{r.method} ({Path(p).stem})"
         for p, r in loaded
-    }
+    ]
+    labels = [
+        label if first.count(label) == 1 else f"{m} ({Path(p).parent.name}/{Path(p).stem})"
+        for label, m, p in zip(first, methods, paths, strict=True)
+    ]
+    seen: dict[str, int] = {}
+    out: dict[str, ValuationResult] = {}
+    for label, (_, r) in zip(labels, loaded, strict=True):
+        seen[label] = seen.get(label, 0) + 1
+        out[label if seen[label] == 1 else f"{label} #{seen[label]}"] = r
+    return out

@@ -26,12 +26,13 @@ def evaluate_results(
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
     n_random: int = 5,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Score ``results`` on ``task`` and write ``out_dir/evaluation.json``.
 
     Detection needs the task's flipped labels; curves need its test set (the learner is retrained
     on every curve subset in one batched utility call). Either part is skipped when its input is
-    missing.
+    missing. An existing ``evaluation.json`` is refused unless ``overwrite``.
     """
     ids = task.flipped_ids
     detection = None if ids is None else detection_table(results, flipped_ids=ids)
@@ -49,4 +50,6 @@ def evaluate_results(
         "learner": str(learner),
         **dict(facts or {}),
     }
-    return write_evaluation(out_dir, detection, curves, all_facts, flipped_ids=ids, times=times)
+    return write_evaluation(
+        out_dir, detection, curves, all_facts, flipped_ids=ids, times=times, overwrite=overwrite
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,12 @@ import numpy as np
 
 from assay.data.provenance import check_provenance, check_same_data
 from assay.data.task import Task, TaskSpec, build_task
-from assay.errors import InvalidDataError
-from assay.evaluate.results_dir import label_by_method
+from assay.errors import InvalidDataError, check_output_dir
+from assay.evaluate.results_dir import EVALUATION_FILE, label_by_method
 from assay.evaluate.run import evaluate_results
 from assay.learners import make_learner
-from assay.result import ValuationResult, sidecar_path
+from assay.result import ValuationResult
+from assay.runs import check_new, copy_pair, sidecar_path
 
 
 def load_labelled(paths: Sequence[str | Path]) -> dict[str, ValuationResult]:
@@ -80,6 +80,7 @@ def evaluate_saved(
     test: str | None = None,
     learner: str | None = None,
     flipped: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Detection and removal / addition curves of saved values, written to ``out``.
 
@@ -89,13 +90,16 @@ def evaluate_saved(
         Values files written by ``assay value`` (or :meth:`ValuationResult.save` with a task).
         They must have been computed on the same data.
     out : path
-        Results directory; the values are copied next to ``evaluation.json``.
+        Results directory; the values are copied next to ``evaluation.json`` (as pairs, see
+        :func:`copy_names`), so ``assay report`` finds them.
     data, target, test : str, optional
         Override the recorded task (see :func:`task_of`).
     learner : str, optional
         Retrain with this learner instead of the recorded one.
     flipped : path, optional
         CSV of the truly noisy ids (column ``id``), instead of the task's recorded flips.
+    overwrite : bool
+        Replace ``evaluation.json`` and copies that exist (refused otherwise, before any work).
 
     Returns
     -------
@@ -104,6 +108,15 @@ def evaluate_saved(
     """
     import pandas as pd
 
+    out_dir = Path(out)
+    check_output_dir(out_dir, what="results directory")
+    copies = copy_names(paths, out_dir)
+    check_new(
+        out_dir / EVALUATION_FILE,
+        *(c for d in copies.values() for c in (d, sidecar_path(d))),
+        overwrite=overwrite,
+        what="output",
+    )
     results = load_labelled(paths)
     check_same_data(results)
     first = next(iter(results.values()))
@@ -115,15 +128,34 @@ def evaluate_saved(
         positions = [i for i, v in enumerate(task.train.ids.tolist()) if v in wanted]
         task = dataclasses.replace(task, flipped=np.array(positions, dtype=np.int64))
     model = learner_of(first, learner)
-    out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for p in map(Path, paths):  # the report reads the values from the results directory
-        if p.resolve().parent != out_dir.resolve():
-            shutil.copy(p, out_dir / p.name)
-            if sidecar_path(p).exists():
-                shutil.copy(sidecar_path(p), out_dir / sidecar_path(p).name)
+    for src, dest in copies.items():  # the report reads the values from the results directory
+        copy_pair(src, dest, overwrite=overwrite)
     times = {
         k: float(r.params.get("wall_seconds", r.params.get("seconds", 0.0)))
         for k, r in results.items()
     }
-    return Path(evaluate_results(results, task, model, out_dir, times=times))
+    return Path(evaluate_results(results, task, model, out_dir, times=times, overwrite=overwrite))
+
+
+def copy_names(paths: Sequence[str | Path], out: str | Path) -> dict[Path, Path]:
+    """Where :func:`evaluate_saved` copies each values file in ``out``: its own name, or
+    ``<folder>-<name>`` (then a counter) when another file of the same name came first.
+
+    Files already in ``out`` are not copied (they are absent from the mapping).
+    """
+    out_dir = Path(out)
+    taken = {p.name for p in map(Path, paths) if p.resolve().parent == out_dir.resolve()}
+    names: dict[Path, Path] = {}
+    for p in map(Path, paths):
+        if p.resolve().parent == out_dir.resolve():
+            continue
+        name, k = p.name, 1
+        if name in taken:
+            name = f"{p.parent.name}-{p.name}"
+        while name in taken:
+            k += 1
+            name = f"{p.parent.name}-{k}-{p.name}"
+        taken.add(name)
+        names[p] = out_dir / name
+    return names

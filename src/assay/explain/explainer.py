@@ -55,10 +55,11 @@ from assay.explain.model import DataExplainer
 from assay.explain.networks import build_explainer, explainer_config
 from assay.explain.pool import distinct_rows, make_pool, pool_targets
 from assay.explain.sampling import SubsetSampler
-from assay.explain.training import Objective, Targets, TrainingConfig, run_identity, train_explainer
+from assay.explain.training import Objective, Targets, TrainingConfig, train_explainer
 from assay.learners.base import BatchLearner
 from assay.learners.registry import make_learner
 from assay.parallel import task_rng
+from assay.runs import digest, run_identity
 
 VARIANTS = ("fds", "afds", "gfds", "gfds+")
 SAMPLER_MODE = {"fds": "points", "afds": "points", "gfds": "owen", "gfds+": "groups"}
@@ -97,8 +98,11 @@ class FastDataShapley:
         Share of the inputs held out for early stopping when ``valid_inputs`` is not given.
     seed : int
     work_dir : path, optional
-        Keeps the pool's utilities (``pool/``) and the training checkpoint (``checkpoint/``):
-        a killed ``fit`` rerun with the same arguments resumes.
+        Keeps the pool's utilities (``pool/``) and the training checkpoint
+        (``checkpoint.npz``, :func:`assay.runs.write_checkpoint`): a killed ``fit`` rerun with
+        the same arguments resumes.
+    restart : bool
+        Discard a training checkpoint in ``work_dir`` that belongs to another run.
     progress : bool
     num_threads : int, optional
         Torch threads during ``fit`` (restored afterwards); one thread is much faster for small
@@ -138,6 +142,7 @@ class FastDataShapley:
         valid_fraction: float = 0.1,
         seed: int = 0,
         work_dir: str | Path | None = None,
+        restart: bool = False,
         progress: bool = False,
         num_threads: int | None = None,
     ) -> None:
@@ -174,6 +179,7 @@ class FastDataShapley:
         self.valid_fraction = valid_fraction
         self.seed = seed
         self.work_dir = None if work_dir is None else Path(work_dir)
+        self.restart = restart
         self.progress = progress
         if num_threads is not None and num_threads < 1:
             raise InvalidParameterError(f"num_threads must be >= 1, got {num_threads}")
@@ -300,8 +306,8 @@ class FastDataShapley:
             self.training.__dict__,
             pool.fingerprint(),
             putil.key,
-            X_all.shape,
-            float(np.sum(X_all)),
+            list(X_all.shape),
+            digest(np.ascontiguousarray(X_all).tobytes()).hex(),
             self.variant,
         )
         history = train_explainer(
@@ -310,8 +316,9 @@ class FastDataShapley:
             data,
             valid,
             self.training,
-            checkpoint=None if work is None else work / "checkpoint",
+            checkpoint=None if work is None else work / "checkpoint.npz",
             identity=identity,
+            restart=self.restart,
             progress=self.progress,
         )
         seconds_total = time.perf_counter() - start

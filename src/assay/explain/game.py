@@ -44,11 +44,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from assay.data.dataset import Dataset
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.explain.snapshot import ModelSnapshot, learner_spec, rebuild_learner, spec_key
+from assay.explain.snapshot import ModelSnapshot, learner_spec, rebuild_learner
 from assay.learners.base import BatchLearner
 from assay.learners.networks import FittedNetworks, NetworkClassifier
 from assay.learners.registry import make_learner
 from assay.parallel import chunked
+from assay.runs import run_identity
 from assay.utility import Utility
 from assay.utility.scorers import Scorer
 
@@ -156,7 +157,7 @@ class PredictionUtility:
     @property
     def key(self) -> str:
         """Hash of the learner spec and the training data (for caches and checkpoints)."""
-        return spec_key(learner_spec(self.learner), self.train.fingerprint())
+        return run_identity(learner_spec(self.learner), self.train.fingerprint())
 
     def describe(self) -> dict[str, Any]:
         return {"learner": learner_spec(self.learner), "n_train": self.train.n}
@@ -270,7 +271,7 @@ class PredictionUtility:
             batch_size=self.batch_size,
             n_jobs=self.n_jobs,
         )
-        return PointGame(utility, spec_key(self.key, point.fingerprint(), v0))
+        return PointGame(utility, run_identity(self.key, point.fingerprint(), v0))
 
     def column_games(self, X: ArrayLike | Dataset, y: ArrayLike) -> list[ColumnGame]:
         """One game per prediction (x_j, y_j), all sharing one memoised per-point utility."""
@@ -286,7 +287,7 @@ class PredictionUtility:
         )
         null = self.null_model().proba(self._inputs(points.X)).cpu().numpy()
         v0 = null[np.arange(points.n), points.y]
-        base = spec_key(self.key, points.fingerprint())
+        base = run_identity(self.key, points.fingerprint())
         return [ColumnGame(shared, j, float(v0[j]), f"{base}/{j}") for j in range(points.n)]
 
 

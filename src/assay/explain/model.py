@@ -34,7 +34,7 @@ from assay.errors import AssayError, InvalidDataError, check_output_dir, corrupt
 from assay.explain.networks import ExplainerNet, build_explainer
 from assay.explain.snapshot import ModelSnapshot
 from assay.explain.training import efficient_normalise, group_means
-from assay.result import atomic_write_bytes
+from assay.runs import atomic_write_bytes, check_new
 
 Tensor = torch.Tensor
 FORMAT = 1
@@ -48,6 +48,13 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return repr(obj)
+
+
+def explainer_files(folder: str | Path) -> tuple[Path, ...]:
+    """The files :meth:`DataExplainer.save` writes in ``folder`` (``explainer.json`` last)."""
+    return tuple(
+        Path(folder) / f for f in ("explainer.safetensors", "models.safetensors", "explainer.json")
+    )
 
 
 @dataclass
@@ -238,10 +245,15 @@ class DataExplainer:
         return rows[names].to_numpy(np.float64)
 
     # ----------------------------------------------------------------- disk
-    def save(self, folder: str | Path) -> Path:
-        """Write the explainer to ``folder`` (created); returns the folder."""
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the explainer to ``folder`` (created); returns the folder.
+
+        ``explainer.json`` is written last, so a folder with it is complete; an existing
+        explainer is refused unless ``overwrite``.
+        """
         check_output_dir(folder, what="explainer folder")
         path = Path(folder)
+        check_new(*explainer_files(path), overwrite=overwrite, what="explainer file")
         models: dict[str, Tensor] = {}
         for name in MODELS:
             models.update(getattr(self, name).tensors(name))
@@ -262,11 +274,11 @@ class DataExplainer:
             "encoder": None if self.encoder is None else self.encoder.to_dict(),
         }
         state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
-        atomic_write_bytes(path / "explainer.safetensors", st_save(state))
-        atomic_write_bytes(path / "models.safetensors", st_save(models))
-        atomic_write_bytes(
-            path / "explainer.json", json.dumps(meta, indent=1, default=_plain).encode()
-        )
+        (path / "explainer.json").unlink(missing_ok=True)  # incomplete until written again
+        atomic_write_bytes(path / "explainer.safetensors", st_save(state), overwrite=True)
+        atomic_write_bytes(path / "models.safetensors", st_save(models), overwrite=True)
+        blob = json.dumps(meta, indent=1, default=_plain).encode()
+        atomic_write_bytes(path / "explainer.json", blob, overwrite=True)
         return path
 
     @classmethod

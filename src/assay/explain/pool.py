@@ -19,9 +19,7 @@ The key hashes the learner, the training data, the subsets and the inputs.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from assay.errors import InvalidParameterError
 from assay.explain.game import PredictionUtility
 from assay.explain.sampling import SubsetSampler
 from assay.parallel import chunked
-from assay.result import atomic_write_bytes
+from assay.runs import atomic_write_bytes, digest, new_hash, run_identity
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class SubsetPool:
         return int(self.masks.shape[0])
 
     def fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=12)
+        h = new_hash()
         h.update(np.packbits(self.masks, axis=1).tobytes())
         h.update(str(self.masks.shape).encode())
         return h.hexdigest()
@@ -90,10 +88,10 @@ def pool_key(putil: PredictionUtility, pool: SubsetPool, X: NDArray[np.float64])
     spec = {
         "utility": putil.key,
         "pool": pool.fingerprint(),
-        "inputs": hashlib.blake2b(np.ascontiguousarray(X).tobytes(), digest_size=12).hexdigest(),
+        "inputs": digest(np.ascontiguousarray(X).tobytes()).hex(),
         "shape": list(X.shape),
     }
-    return hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=12).hexdigest()
+    return run_identity(spec)
 
 
 def pool_targets(
@@ -132,7 +130,7 @@ def pool_targets(
             if path is not None:
                 buf = io.BytesIO()
                 np.savez(buf, proba=out[piece])
-                atomic_write_bytes(path, buf.getvalue())
+                atomic_write_bytes(path, buf.getvalue(), overwrite=True)
         if bar is not None:
             bar.update(piece.stop - piece.start)
     if bar is not None:

@@ -70,15 +70,6 @@ def learner_spec(learner: BatchLearner) -> dict[str, Any]:
     return {"name": name, "params": params}
 
 
-def spec_key(*parts: Any) -> str:
-    """A short hash of JSON-able parts (learner specs, data fingerprints, settings)."""
-    import hashlib
-    import json
-
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.blake2b(blob, digest_size=12).hexdigest()
-
-
 def rebuild_learner(spec: dict[str, Any]) -> BatchLearner:
     """The learner of a :func:`learner_spec`."""
     params = dict(spec["params"])

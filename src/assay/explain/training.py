@@ -17,27 +17,25 @@ PyTorch FastSHAP and the authors' code). GFDS+ adds gamma * sum_groups ||phi_G -
 Optimisation follows the paper and FastSHAP: Adam (lr 2e-4), ReduceLROnPlateau on the validation
 loss (factor 0.5, patience ``patience // 2``, min_lr 1e-5), early stopping after ``patience``
 epochs without improvement, best weights restored. The validation loss is the same objective over
-the whole pool at the validation inputs (deterministic). With a ``checkpoint`` folder the full
+the whole pool at the validation inputs (deterministic). With a ``checkpoint`` file the full
 training state (weights, best weights, Adam moments, scheduler, random generator, history) is
-written after every epoch as safetensors + JSON; a rerun continues and ends with the same weights.
+written after every epoch as one assay checkpoint (:func:`assay.runs.write_checkpoint`: the
+tensors as arrays, the rest in the JSON header); a rerun continues and ends with the same weights.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from assay.errors import InvalidParameterError
-from assay.result import atomic_write_bytes
+from assay.errors import InvalidParameterError, corrupt
+from assay.runs import RESTART_HINT, read_checkpoint, write_checkpoint
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
@@ -212,16 +210,12 @@ def _load_optimizer(
 
 
 class Checkpoint:
-    """The training state in ``folder/state.safetensors`` + ``folder/state.json``."""
+    """The training state in one assay checkpoint file (kind ``explainer-training``)."""
 
-    def __init__(self, folder: str | Path, identity: str) -> None:
-        self.folder, self.identity = Path(folder), identity
+    kind = "explainer-training"
 
-    @property
-    def exists(self) -> bool:
-        return (self.folder / "state.json").exists() and (
-            self.folder / "state.safetensors"
-        ).exists()
+    def __init__(self, path: str | Path, identity: str, *, restart: bool = False) -> None:
+        self.path, self.identity, self.restart = Path(path), identity, restart
 
     def save(
         self,
@@ -232,44 +226,39 @@ class Checkpoint:
         gen: torch.Generator,
         progress: dict[str, Any],
     ) -> None:
-        tensors = {f"net.{k}": v.detach().clone() for k, v in net.state_dict().items()}
-        tensors.update({f"best.{k}": v.clone() for k, v in best.items()})
+        tensors = {f"net.{k}": v.detach() for k, v in net.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in best.items()})
         opt_tensors, opt_meta = _flat_optimizer(opt)
         tensors.update(opt_tensors)
         tensors["rng"] = gen.get_state()
-        meta = {
-            "identity": self.identity,
-            "optimizer": opt_meta,
-            "scheduler": sched.state_dict(),
-            **progress,
-        }
-        # tensors first: a state.json always describes a complete state.safetensors
-        atomic_write_bytes(self.folder / "state.safetensors", st_save(tensors))
-        atomic_write_bytes(self.folder / "state.json", json.dumps(meta).encode())
+        header = {"optimizer": opt_meta, "scheduler": sched.state_dict(), **progress}
+        arrays = {k: v.detach().cpu().numpy().copy() for k, v in tensors.items()}
+        write_checkpoint(
+            self.path, kind=self.kind, identity=self.identity, arrays=arrays, header=header
+        )
 
     def load(
         self, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator
-    ) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        meta = json.loads((self.folder / "state.json").read_text())
-        if meta.get("identity") != self.identity:
-            raise InvalidParameterError(
-                f"checkpoint {str(self.folder)!r} belongs to another training run (other data, "
-                "pool or settings); delete it or choose another folder"
-            )
-        tensors = st_load((self.folder / "state.safetensors").read_bytes())
-        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-        _load_optimizer(opt, tensors, meta["optimizer"])
-        sched.load_state_dict(meta["scheduler"])
-        gen.set_state(tensors["rng"])
-        return best, meta
-
-
-def run_identity(*parts: Any) -> str:
-    """A hash of everything that determines a training run."""
-    return hashlib.blake2b(
-        json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16
-    ).hexdigest()
+    ) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+        """Restore the state into ``net``, ``opt``, ``sched`` and ``gen``; None when there is
+        no checkpoint (or ``restart`` discarded one of another run)."""
+        ckpt = read_checkpoint(
+            self.path, kind=self.kind, identity=self.identity, restart=self.restart
+        )
+        if ckpt is None:
+            return None
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in ckpt.arrays.items()}
+        try:
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+            _load_optimizer(opt, tensors, ckpt.header["optimizer"])
+            sched.load_state_dict(ckpt.header["scheduler"])
+            gen.set_state(tensors["rng"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise corrupt(
+                "checkpoint", self.path, f"does not fit this explainer: {exc}", RESTART_HINT
+            ) from exc
+        return best, ckpt.header
 
 
 # --------------------------------------------------------------------- the loop
@@ -282,9 +271,14 @@ def train_explainer(
     *,
     checkpoint: str | Path | None = None,
     identity: str = "",
+    restart: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Fit ``net`` in place; return the history (losses per epoch, best epoch, stop reason)."""
+    """Fit ``net`` in place; return the history (losses per epoch, best epoch, stop reason).
+
+    With ``checkpoint`` (a file) the state is saved after every epoch and a rerun with the same
+    ``identity`` resumes; ``restart`` discards a checkpoint of another run.
+    """
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -300,11 +294,13 @@ def train_explainer(
         "val_loss": [],
         "stopped": "max_epochs",
     }
-    ckpt = None if checkpoint is None else Checkpoint(checkpoint, identity)
-    if ckpt is not None and ckpt.exists:
-        best, meta = ckpt.load(net, opt, sched, gen)
+    ckpt = None if checkpoint is None else Checkpoint(checkpoint, identity, restart=restart)
+    loaded = None if ckpt is None else ckpt.load(net, opt, sched, gen)
+    if loaded is not None:
+        assert ckpt is not None
+        best, meta = loaded
         state.update({k: meta[k] for k in state})
-        log.info("explainer: resumed from %s at epoch %d", ckpt.folder, state["epoch"])
+        log.info("explainer: resumed from %s at epoch %d", ckpt.path, state["epoch"])
     bar: Any = None
     if progress:
         from tqdm.auto import tqdm

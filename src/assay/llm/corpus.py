@@ -129,21 +129,25 @@ def load_corpus(path: str | Path) -> Corpus:
 
 
 def write_corpus(
-    corpus: Corpus, path: str | Path, scores: dict[str, NDArray[Any]] | None = None
+    corpus: Corpus,
+    path: str | Path,
+    scores: dict[str, NDArray[Any]] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``corpus`` (with extra score columns) to ``path`` in the format of its suffix."""
+    """Write ``corpus`` (with extra score columns) to ``path`` in the format of its suffix,
+    atomically (:mod:`assay.runs`); an existing file is refused unless ``overwrite``."""
+    from assay.runs import atomic_write_table, atomic_write_text
+
     p = Path(path)
     fmt = corpus_format(p)
     table = corpus.table.copy()
     for name, col in (scores or {}).items():
         table[name] = np.asarray(col)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
     if fmt == "jsonl":
-        tmp.write_text(table.to_json(orient="records", lines=True), encoding="utf-8")
+        atomic_write_text(p, table.to_json(orient="records", lines=True), overwrite=overwrite)
     elif fmt == "parquet":
-        table.to_parquet(tmp, index=False)
+        atomic_write_table(p, table, overwrite=overwrite)
     else:
-        table.to_csv(tmp, index=False)
-    tmp.replace(p)
+        atomic_write_text(p, table.to_csv(index=False), overwrite=overwrite)
     return p

@@ -21,9 +21,7 @@ gives the same arrays. Optional Adam preconditioning (LESS): each gradient is di
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from tqdm.auto import tqdm
 
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.llm.tokens import Encoded
+from assay.runs import atomic_write_text, new_hash
 
 Tensor = torch.Tensor
 KINDS = ("rademacher", "gaussian")
@@ -255,7 +254,7 @@ class GradientFeatures:
 
     def fingerprint(self, encoded: Sequence[Encoded]) -> str:
         """A hash of everything the arrays depend on (a rerun must match it to resume)."""
-        h = hashlib.sha256()
+        h = new_hash()
         meta = [self.names, self.dim, self.seed, self.kind, self.chunk, self.block_rows, self.eps]
         h.update(json.dumps(meta).encode())
         h.update(str(self.preconditioner is not None).encode())
@@ -303,6 +302,4 @@ class GradientFeatures:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text, overwrite=True)  # markers and metadata are state, rewritten

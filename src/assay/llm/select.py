@@ -60,14 +60,20 @@ def select_corpus(
     batch_size: int = 8,
     out: str | Path | None = None,
     features_path: str | Path | None = None,
+    overwrite: bool = False,
 ) -> CorpusSelection:
     """Rank ``corpus`` by ``method`` and keep a budget of it; write it to ``out`` if given.
 
     ``target`` is required by ``less``; ``params`` names the differentiated parameters of the
     gradient methods (``"lora"`` for a peft model); ``features_path`` stores them resumably.
+    An existing ``out`` is refused (before any scoring) unless ``overwrite``.
     """
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {METHODS}, got {method!r}")
+    if out is not None:
+        from assay.runs import check_new
+
+        check_new(out, overwrite=overwrite, what="selected corpus")
     enc = encode(tokenizer, corpus, max_length=max_length)
     kw: dict[str, Any] = {"batch_size": batch_size, "max_length": max_length}
     if method in ("perplexity", "loss", "ifd"):
@@ -94,7 +100,12 @@ def select_corpus(
     positions = _take(order, tokens, budget)
     chosen = CorpusSelection(positions, scores, int(tokens[positions].sum()), method)
     if out is not None:
-        write_corpus(corpus.subset(positions), out, {f"{method}_score": scores[positions]})
+        write_corpus(
+            corpus.subset(positions),
+            out,
+            {f"{method}_score": scores[positions]},
+            overwrite=overwrite,
+        )
     return chosen
 
 

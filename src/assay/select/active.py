@@ -6,7 +6,8 @@ their labels and moves them to the labelled set. The oracle is any callable ``id
 experiments it reveals the pool's hidden labels (:func:`hidden_label_oracle`).
 
 With ``state_dir``, the state after every round (acquired pool positions and their labels, the
-curve so far) is written atomically as ``state.json``; a rerun with the same data, learner,
+curve so far) is written atomically as the assay checkpoint ``state.npz``
+(:func:`assay.runs.write_checkpoint`); a rerun with the same data, learner,
 acquisition and seed continues after the last finished round and ends with the same numbers
 (round ``r`` draws its randomness from ``task_rng(seed, r)``). ``rounds`` may be raised on a rerun
 to extend a finished run.
@@ -14,8 +15,6 @@ to extend a finished run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,15 +28,16 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from assay.data.dataset import Dataset, encode_labels
-from assay.errors import InvalidDataError, InvalidParameterError
+from assay.errors import InvalidDataError, InvalidParameterError, corrupt
 from assay.learners.base import BatchLearner
 from assay.learners.registry import make_learner
 from assay.parallel import task_rng
-from assay.result import atomic_write_bytes
+from assay.runs import RESTART_HINT, read_checkpoint, run_identity, write_checkpoint
 from assay.select.acquisition import Acquisition, PoolState, make_acquisition
 from assay.utility.scorers import make_scorer
 
 log = logging.getLogger(__name__)
+CHECKPOINT_KIND = "active-learning"
 Oracle = Callable[[NDArray[Any]], ArrayLike]
 """``ids of pool points -> their labels`` (original label values)."""
 
@@ -94,10 +94,12 @@ class ActiveLearning:
         Acquisition rounds; the curve has ``rounds + 1`` points.
     seed : int
     state_dir : path, optional
-        Resume directory (``state.json``).
+        Resume directory (the checkpoint ``state.npz``).
     scorer : str
         Test score of the curve (``accuracy`` or ``log_likelihood``).
     progress : bool
+    restart : bool
+        Discard a state in ``state_dir`` that belongs to another run instead of refusing it.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class ActiveLearning:
         state_dir: str | Path | None = None,
         scorer: str = "accuracy",
         progress: bool = False,
+        restart: bool = False,
     ) -> None:
         if batch_size < 1 or rounds < 0:
             raise InvalidParameterError(
@@ -122,6 +125,7 @@ class ActiveLearning:
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.scorer = make_scorer(scorer)
         self.progress = progress
+        self.restart = restart
 
     # ------------------------------------------------------------------ checks and identity
     def _check(self, labelled: Dataset, pool: Dataset, test: Dataset) -> None:
@@ -169,25 +173,45 @@ class ActiveLearning:
             "seed": self.seed,
             "scorer": self.scorer.name,
         }
-        blob = json.dumps(spec, sort_keys=True, default=str).encode()
-        return hashlib.blake2b(blob, digest_size=16).hexdigest()
+        return run_identity(spec)
 
     # ------------------------------------------------------------------ state
+    @property
+    def state_path(self) -> Path | None:
+        """The checkpoint file, ``state_dir / "state.npz"`` (None without a state_dir)."""
+        return None if self.state_dir is None else self.state_dir / "state.npz"
+
     def _load(self, ident: str) -> dict[str, Any] | None:
-        if self.state_dir is None or not (self.state_dir / "state.json").exists():
+        if self.state_path is None:
             return None
-        state = json.loads((self.state_dir / "state.json").read_text())
-        if state.get("identity") != ident:
-            raise InvalidParameterError(
-                f"{str(self.state_dir / 'state.json')!r} belongs to another run (different data, "
-                "learner, acquisition, batch or seed); delete it or choose another directory"
-            )
-        return state
+        ckpt = read_checkpoint(
+            self.state_path, kind=CHECKPOINT_KIND, identity=ident, restart=self.restart
+        )
+        if ckpt is None:
+            return None
+        try:
+            return {
+                "identity": ident,
+                "acquired": ckpt["acquired"].tolist(),
+                "labels": ckpt["labels"].tolist(),
+                "curve": list(ckpt.header["curve"]),
+            }
+        except KeyError as exc:
+            raise corrupt("checkpoint", self.state_path, f"lacks {exc}", RESTART_HINT) from exc
 
     def _save(self, state: dict[str, Any]) -> None:
-        if self.state_dir is not None:
-            blob = json.dumps(state, default=lambda o: o.tolist() if hasattr(o, "tolist") else o)
-            atomic_write_bytes(self.state_dir / "state.json", blob.encode())
+        if self.state_path is not None:
+            shape = (len(state["acquired"]), self.batch_size)
+            write_checkpoint(
+                self.state_path,
+                kind=CHECKPOINT_KIND,
+                identity=state["identity"],
+                arrays={
+                    "acquired": np.asarray(state["acquired"], np.int64).reshape(shape),
+                    "labels": np.asarray(state["labels"], np.int64).reshape(shape),
+                },
+                header={"curve": state["curve"]},
+            )
 
     # ------------------------------------------------------------------ the loop
     def run(

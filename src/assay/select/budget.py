@@ -22,7 +22,6 @@ is the selection loop's last step: train one model per subset (one batched fit) 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from assay.clustering import group_quotas
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.result import ValuationResult, _json_safe, atomic_write_bytes, sidecar_path
+from assay.result import ValuationResult, _json_safe
+from assay.runs import pair_outputs, read_pair, write_pair
 
 STRATEGIES = ("top", "bottom", "sample", "keep", "suspect")
 _ALIASES = {"keep": "top", "suspect": "bottom"}
@@ -74,35 +74,26 @@ class Subset:
     def to_pandas(self) -> pd.DataFrame:
         return pd.DataFrame({"id": self.ids, "weight": self.weights})
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``path`` (Parquet ``id, weight``) and its JSON sidecar, atomically."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        p = Path(path)
-        if p.suffix != ".parquet":
-            p = p.with_suffix(".parquet")
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(self.to_pandas(), preserve_index=False), sink)
-        atomic_write_bytes(p, sink.getvalue().to_pybytes())
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``path`` (Parquet ``id, weight``; ``.parquet`` appended unless present) and its
+        JSON sidecar as a pair (:func:`assay.runs.write_pair`); refuses an existing file unless
+        ``overwrite``."""
         meta = {"method": self.method, "params": self.params, "n": len(self), "format": 1}
-        atomic_write_bytes(sidecar_path(p), json.dumps(meta, indent=2).encode())
-        return p
+        p, _ = pair_outputs(path, "subset file")
+        return write_pair(p, self.to_pandas(), meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, ids: ArrayLike) -> Subset:
         """Read a subset written by :meth:`save`; ``ids`` (the data's ids) give back positions."""
         p = Path(path)
-        if not p.exists():
-            raise InvalidDataError(f"subset file not found: {str(p)!r}")
-        df = pd.read_parquet(p)
+        df, found = read_pair(p, "subset file")
         if not {"id", "weight"} <= set(df.columns):
             raise InvalidDataError(f"{str(p)!r} must have columns id, weight")
         lookup = {v: i for i, v in enumerate(np.asarray(ids).tolist())}
         missing = [v for v in df["id"].tolist() if v not in lookup]
         if missing:
             raise InvalidDataError(f"subset ids not in the data: {missing[:10]}")
-        meta = json.loads(sidecar_path(p).read_text()) if sidecar_path(p).exists() else {}
+        meta = found or {}
         pos = np.array([lookup[v] for v in df["id"].tolist()], np.int64)
         return cls(
             df["id"].to_numpy(),

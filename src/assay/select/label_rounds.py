@@ -4,15 +4,15 @@ A pool table whose target column is empty for the unlabelled rows is read by :fu
 :func:`label_round` then (optionally) teaches the labels of a filled-in CSV, trains, scores the
 remaining rows and writes the next batch to ``OUT/to_label.csv`` (id, an empty target column to
 fill, the row's contents, the acquisition score, the model's guess and why the row was chosen).
-The rounds so far live in ``OUT/label_state.json``, so labelled rows accumulate across calls;
-``OUT/labelled.csv`` lists every label given so far.
+The rounds so far live in ``OUT/label_state.npz`` (an :mod:`assay.runs` checkpoint of kind
+``labelling-rounds``), so labelled rows accumulate across calls; ``OUT/labelled.csv`` lists every
+label given so far.
 
 Ids are the ``id_column`` (or a column named ``id``) or else the row number in the pool file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +24,14 @@ import pandas as pd
 from assay.data.dataset import Dataset
 from assay.data.io import from_pandas, read_frame
 from assay.data.splits import Standardizer
-from assay.errors import InvalidDataError, InvalidParameterError
+from assay.errors import InvalidDataError, InvalidParameterError, check_output_dir
 from assay.learners.base import BatchLearner
-from assay.result import atomic_write_bytes
+from assay.runs import atomic_write_bytes, read_checkpoint, run_identity, write_checkpoint
 from assay.select.acquisition import Acquisition
 from assay.select.human import ActiveLearner, _is_missing, _label_value
 
-STATE_FILE = "label_state.json"
+STATE_FILE = "label_state.npz"
+CHECKPOINT_KIND = "labelling-rounds"
 BATCH_FILE = "to_label.csv"
 
 
@@ -104,12 +105,7 @@ def read_pool(path: str | Path, target: str, *, id_column: str | None = None) ->
         feature_names=scaled.feature_names,
         name=Path(path).stem,
     )
-    fp = hashlib.blake2b(
-        json.dumps(
-            [scaled.fingerprint(), labelled.fingerprint(), Path(path).name], default=str
-        ).encode(),
-        digest_size=16,
-    ).hexdigest()
+    fp = run_identity(scaled.fingerprint(), labelled.fingerprint(), Path(path).name)
     return PoolTable(
         frame, target, id_name, ids, labelled, scaled.X[blank], ids[blank], fingerprint=fp
     )
@@ -152,8 +148,7 @@ def _identity(table: PoolTable, learner: ActiveLearner, batch: int) -> str:
         "seed": learner.seed,
         "batch": batch,
     }
-    blob = json.dumps(spec, sort_keys=True, default=str).encode()
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+    return run_identity(spec)
 
 
 @dataclass(frozen=True)
@@ -175,28 +170,27 @@ def label_round(
     batch: int,
     labels: str | Path | None = None,
     seed: int = 0,
+    restart: bool = False,
 ) -> RoundResult:
     """Teach the labels in ``labels`` (if given), train, and write the next batch to label.
 
     The state in ``out`` is replayed first, so each call continues the rounds before it; a call
-    without ``labels`` on an unfinished round writes the same pending batch again.
+    without ``labels`` on an unfinished round writes the same pending batch again. A state of
+    another run (other pool, learner, acquisition, batch or seed) is refused unless ``restart``,
+    which discards it.
     """
     if batch < 1:
         raise InvalidParameterError(f"--batch must be >= 1, got {batch}")
+    check_output_dir(out, what="labelling folder")
     out = Path(out)
     al = ActiveLearner(
         learner, acquisition, table.labelled, table.pool_X, table.pool_ids, seed=seed
     )
     ident = _identity(table, al, batch)
     state_path = out / STATE_FILE
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved.get("identity") != ident:
-            raise InvalidParameterError(
-                f"{str(state_path)!r} belongs to another labelling run (different pool, learner, "
-                "acquisition, batch or seed); use another --out or delete it"
-            )
-        al.restore(saved["state"])
+    saved = read_checkpoint(state_path, kind=CHECKPOINT_KIND, identity=ident, restart=restart)
+    if saved is not None:
+        al.restore(saved.header["state"])
     taught = 0
     if labels is not None:
         ids, values = read_labels(
@@ -210,12 +204,13 @@ def label_round(
     batch_df = _batch_table(table, al.pending)
     out.mkdir(parents=True, exist_ok=True)
     path = out / BATCH_FILE
-    atomic_write_bytes(path, batch_df.to_csv(index=False).encode())
+    # the round's files are its state: each call replaces them
+    atomic_write_bytes(path, batch_df.to_csv(index=False).encode(), overwrite=True)
     given = al.labelled
     done = pd.DataFrame({table.id_name: given.ids, table.target: given.labels})
-    atomic_write_bytes(out / "labelled.csv", done.to_csv(index=False).encode())
-    blob = json.dumps({"identity": ident, "state": al.state()}, default=_json_default)
-    atomic_write_bytes(state_path, blob.encode())
+    atomic_write_bytes(out / "labelled.csv", done.to_csv(index=False).encode(), overwrite=True)
+    state = json.loads(json.dumps(al.state(), default=_json_default))
+    write_checkpoint(state_path, kind=CHECKPOINT_KIND, identity=ident, header={"state": state})
     return RoundResult(batch_df, al, taught, path)
 
 
@@ -231,3 +226,39 @@ def _batch_table(table: PoolTable, pending: pd.DataFrame) -> pd.DataFrame:
     head = pd.DataFrame({table.id_name: pending["id"].to_numpy(), table.target: ""})
     extra = pending.drop(columns=["id"]).rename(columns={"score": "acquisition_score"})
     return pd.concat([head, contents, extra.reset_index(drop=True)], axis=1)
+
+
+def label_pool_file(
+    pool: str | Path,
+    target: str,
+    out: str | Path,
+    *,
+    acquisition: str,
+    batch: int,
+    labels: str | Path | None = None,
+    id_column: str | None = None,
+    learner: str = "logistic",
+    learner_params: dict[str, Any] | None = None,
+    acquisition_params: dict[str, Any] | None = None,
+    seed: int = 0,
+    restart: bool = False,
+) -> RoundResult:
+    """One labelling round on a pool file, by names (``assay active`` with a person).
+
+    Reads the pool (:func:`read_pool`), builds the learner and the acquisition from their names
+    and parameters, and runs :func:`label_round` in ``out``.
+    """
+    from assay.learners import make_learner
+    from assay.select.acquisition import make_acquisition
+
+    table = read_pool(pool, target, id_column=id_column)
+    return label_round(
+        table,
+        out,
+        learner=make_learner(learner, **(learner_params or {})),
+        acquisition=make_acquisition(acquisition, **(acquisition_params or {})),
+        batch=batch,
+        labels=labels,
+        seed=seed,
+        restart=restart,
+    )

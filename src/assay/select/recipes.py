@@ -44,6 +44,103 @@ class SelectionTask:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """The loss oracle of sensitivity sampling: a model trained on a uniform sample.
+
+    Attributes
+    ----------
+    positions : ndarray of int
+        The training positions the model was trained on.
+    model : FittedModels
+        The fitted model (one of the learner's batch).
+    data : TrainingData
+        The training set as the learner's tensors (the oracle scores its rows).
+    train : Dataset
+        The training set.
+    """
+
+    positions: NDArray[np.int64]
+    model: Any
+    data: Any
+    train: Any
+
+    def oracle(self) -> Any:
+        """The loss oracle: the model's loss at given training positions."""
+        from assay.valuation.inference import loss_oracle
+
+        return loss_oracle(self.model, self.data.X, self.data.y)
+
+
+def oracle_warm_start(learner: Any, train: Any, size: int, *, seed: int = 0) -> WarmStart:
+    """Train the loss oracle on ``size`` uniformly drawn points of ``train`` (the paper's
+    protocol, §5.2.2: 20% of the budget; ``size = n`` trains on everything).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` outside ``[1, n]`` or a sample of one class.
+    """
+    from assay.valuation.inference import warm_start
+
+    data = learner.prepare(train)
+    pos, fitted = warm_start(learner, data, max(size, 2), seed=seed)
+    return WarmStart(pos, fitted, data, train)
+
+
+def sensitivity_sample(
+    warm: WarmStart,
+    embeddings: NDArray[Any],
+    budget: int,
+    *,
+    clusters: int | None = None,
+    lam: float | str = "auto",
+    keep: bool = True,
+    by_label: bool = True,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    """Sensitivity sampling (Algorithm 1) of ``budget`` points with ``warm``'s loss oracle.
+
+    Parameters
+    ----------
+    warm : WarmStart
+        The oracle (:func:`oracle_warm_start`).
+    embeddings : ndarray of shape (n, d)
+        One row per training point.
+    budget : int
+        Points to draw.
+    clusters : int, optional
+        Representatives (default 20% of the budget, the paper's k'').
+    lam : float or {"auto", "estimate"}
+        The sensitivity lambda.
+    keep : bool
+        Keep the warm-start points in the sample with weight 1.
+    by_label : bool
+        Cluster within each label (the loss depends on the label).
+    seed : int
+        Seed of the clustering and the draws.
+    params : dict, optional
+        Other :class:`~assay.select.sensitivity.SensitivitySampler` parameters.
+
+    Returns
+    -------
+    SensitiveSample
+        Positions, ids, weights and probabilities (``to_subset()`` gives a :class:`Subset`).
+    """
+    from assay.select.sensitivity import SensitivitySampler
+
+    k = clusters or max(1, round(0.2 * budget))
+    sampler = SensitivitySampler(k, budget=budget, lam=lam, seed=seed, **(params or {}))
+    return sampler.fit(
+        embeddings,
+        warm.oracle(),
+        ids=warm.train.ids,
+        keep=warm.positions if keep else None,
+        groups=warm.train.y if by_label else None,
+    )
+
+
 def subset_by_method(
     task: SelectionTask,
     method: str,
@@ -89,11 +186,8 @@ def subset_by_method(
     """
     from assay.clustering import kmeans
     from assay.select.budget import budget_count, select_subset, uniform_subset
-    from assay.select.sensitivity import SensitivitySampler
     from assay.utility import Utility
     from assay.valuation import make_method
-    from assay.valuation.inference import loss_oracle
-    from assay.valuation.inference import warm_start as train_warm
 
     train = task.train
     m = budget_count(budget, train.n)
@@ -103,27 +197,29 @@ def subset_by_method(
     if method == "uniform":
         return uniform_subset(train.n, m, seed=task.seed, ids=train.ids)
     if method == "sensitivity":
-        data = task.learner.prepare(train)
-        size = round(warm_start * m) if warm_start > 0 else train.n
         if not 0 <= warm_start < 1:
             raise InvalidParameterError(f"--warm-start must lie in [0, 1), got {warm_start}")
-        if k + (size if warm_start > 0 else 0) > m:
+        size = round(warm_start * m) if warm_start > 0 else 0
+        if k + size > m:
             raise InvalidParameterError(
                 f"budget {m} is smaller than the {k} cluster representatives plus the "
-                f"{size if warm_start > 0 else 0} warm-start points it keeps; use fewer clusters"
+                f"{size} warm-start points it keeps; use fewer clusters"
             )
-        pos, fitted = train_warm(task.learner, data, max(size, 2), seed=task.seed)
-        keep = pos if warm_start > 0 else None
-        sampler = SensitivitySampler(k, budget=m, lam=lam, seed=task.seed, **(params or {}))
-        sample = sampler.fit(
+        whole = warm_start == 0  # 0 trains the oracle on the whole pool and keeps none of it
+        warm = oracle_warm_start(task.learner, train, train.n if whole else size, seed=task.seed)
+        sample = sensitivity_sample(
+            warm,
             task.embeddings,
-            loss_oracle(fitted, data.X, data.y),
-            ids=train.ids,
-            keep=keep,
-            groups=train.y if by_label else None,
+            m,
+            clusters=k,
+            lam=lam,
+            keep=not whole,
+            by_label=by_label,
+            seed=task.seed,
+            params=params,
         )
         subset = sample.to_subset()
-        subset.params.update({"warm_start": 0 if keep is None else len(keep), "clusters": k})
+        subset.params.update({"warm_start": 0 if whole else len(warm.positions), "clusters": k})
         return subset
     extra = dict(params or {})
     if method in ("kcenter", "representative", "nearest-distance"):
@@ -230,3 +326,27 @@ def load_selection_data(
     lookup = {v: i for i, v in enumerate(order)}
     rows = np.array([lookup[v] for v in train.ids.tolist()], np.int64)
     return train, task.valid, E_all[rows]
+
+
+def selection_task(
+    data: str,
+    target: str | None,
+    *,
+    learner: str = "logistic",
+    learner_params: dict[str, Any] | None = None,
+    valid: str | None = None,
+    valid_fraction: float = 0.2,
+    seed: int = 0,
+    id_column: str | None = None,
+    embeddings: Path | None = None,
+    text_column: str | None = None,
+    cache_dir: str | None = None,
+) -> SelectionTask:
+    """The :class:`SelectionTask` of ``assay select``: :func:`load_selection_data` plus the
+    learner built from its name and parameters (:func:`assay.learners.make_learner`)."""
+    from assay.learners import make_learner
+
+    train, valid_ds, E = load_selection_data(
+        data, target, valid, valid_fraction, seed, id_column, embeddings, text_column, cache_dir
+    )
+    return SelectionTask(train, valid_ds, E, make_learner(learner, **(learner_params or {})), seed)

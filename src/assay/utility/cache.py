@@ -1,14 +1,14 @@
 """Memoisation of utility values, in memory and optionally on disk.
 
-Keys are 16-byte BLAKE2 digests of a subset (packed bits for 0/1 masks, raw float64 weights
-otherwise) inside a namespace that hashes the data, learner, its parameters and the scorer. On disk
-each evaluated chunk is one ``.npz`` file written atomically (temporary file + ``os.replace``), so a
-killed run loses at most the chunk in flight and the next run starts from everything else.
+Keys are :func:`assay.runs.digest` digests (BLAKE2b, 16 bytes) of a subset (packed bits for 0/1
+masks, raw float64 weights otherwise) inside a namespace that hashes the data, learner, its
+parameters and the scorer. On disk each evaluated chunk is one ``.npz`` file written atomically
+(temporary file + ``os.replace``), so a killed run loses at most the chunk in flight and the next
+run starts from everything else.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import uuid
 from pathlib import Path
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assay.errors import check_output_dir, corrupt
-from assay.result import atomic_write_bytes
+from assay.runs import DIGEST_SIZE, atomic_write_bytes, digest
 
 
 def subset_keys(weights: NDArray[Any]) -> list[bytes]:
@@ -27,7 +27,7 @@ def subset_keys(weights: NDArray[Any]) -> list[bytes]:
     binary = bool(np.isin(W, (0, 1)).all())
     rows = np.packbits(W.astype(bool), axis=1) if binary else np.ascontiguousarray(W, np.float64)
     prefix = b"m" if binary else b"w"
-    return [hashlib.blake2b(prefix + r.tobytes(), digest_size=16).digest() for r in rows]
+    return [digest(prefix + r.tobytes()) for r in rows]
 
 
 class UtilityCache:
@@ -61,5 +61,7 @@ class UtilityCache:
             self.memory[k] = np.asarray(s, dtype=np.float64)
         if self.directory is not None and keys:
             buf = io.BytesIO()
-            np.savez(buf, keys=np.array(keys, dtype="S16"), scores=np.asarray(scores, np.float64))
-            atomic_write_bytes(self.directory / f"part-{uuid.uuid4().hex}.npz", buf.getvalue())
+            key_array = np.array(keys, dtype=f"S{DIGEST_SIZE}")
+            np.savez(buf, keys=key_array, scores=np.asarray(scores, np.float64))
+            part = self.directory / f"part-{uuid.uuid4().hex}.npz"
+            atomic_write_bytes(part, buf.getvalue(), overwrite=True)

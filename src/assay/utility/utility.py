@@ -11,7 +11,6 @@ a one-class subset predicts its class everywhere and is scored like any model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from assay.errors import InvalidDataError, InvalidParameterError
 from assay.learners.base import BatchLearner, FittedModels, State, TrainingData
 from assay.learners.registry import make_learner
 from assay.parallel import chunked, map_tasks
+from assay.runs import digest, run_identity
 from assay.utility.cache import UtilityCache, subset_keys
 from assay.utility.scorers import Scorer, make_scorer
 
@@ -132,6 +132,11 @@ class Utility:
         self._valid = self.learner.prepare(valid)
         self.batch_size = batch_size or self.learner.batch_size_hint(self._train)
         self.cache = UtilityCache(None if cache_dir is None else f"{cache_dir}/{self.key}")
+        # warm-started prefix scores depend on the order of the prefix (and the truncation), not
+        # only on the subset: they get their own keys, by permutation, in a folder of their own
+        self.prefix_cache = (
+            None if cache_dir is None else UtilityCache(f"{cache_dir}/{self.key}/prefix")
+        )
 
     # ----------------------------------------------------------------- identity
     @property
@@ -150,9 +155,7 @@ class Utility:
             "default": self.default_score,
             "single": self.single_class,
         }
-        return hashlib.blake2b(
-            json.dumps(spec, sort_keys=True, default=str).encode(), digest_size=12
-        ).hexdigest()
+        return run_identity(spec)
 
     @property
     def score_shape(self) -> tuple[int, ...]:
@@ -269,6 +272,9 @@ class Utility:
         each warm-started from its own model of step t - 1 (when that one was trainable).
         ``truncation(t, scores)`` may stop permutations; a stopped permutation keeps its last score
         for the remaining prefixes (its remaining marginal contributions are zero).
+        With ``cache_dir``, each permutation's row of scores is stored under a key of the
+        permutation, the truncation rule (its ``describe()``) and ``warm_start``, so a rerun
+        reads the permutations it already trained instead of training them again.
         """
         if self.scorer.per_point:
             raise InvalidParameterError("permutation_scores needs a scalar scorer")
@@ -276,6 +282,41 @@ class Utility:
         B, n = perms.shape
         if n != self.n_players:
             raise InvalidDataError(f"permutations must have {self.n_players} columns, got {n}")
+        keys = self._permutation_keys(perms, truncation, warm_start)
+        if keys is None or self.prefix_cache is None:
+            return self._train_prefixes(perms, truncation, warm_start)
+        scores = np.empty((B, n + 1))
+        todo = []
+        for i, k in enumerate(keys):
+            hit = self.prefix_cache.get(k)
+            if hit is None:
+                todo.append(i)
+            else:
+                scores[i] = hit
+        if todo:
+            fresh = self._train_prefixes(perms[todo], truncation, warm_start)
+            scores[todo] = fresh
+            self.prefix_cache.put_many([keys[i] for i in todo], fresh)
+        return scores
+
+    def _permutation_keys(
+        self, perms: NDArray[np.int64], truncation: Truncation | None, warm_start: bool
+    ) -> list[bytes] | None:
+        """One cache key per permutation, or None when the truncation rule cannot be described."""
+        rule = None
+        if truncation is not None:
+            describe = getattr(truncation, "describe", None)
+            if describe is None:
+                return None
+            rule = describe()
+        head = json.dumps({"rule": rule, "warm": warm_start}, sort_keys=True).encode()
+        return [digest(b"p" + head + row.tobytes()) for row in np.ascontiguousarray(perms)]
+
+    def _train_prefixes(
+        self, perms: NDArray[np.int64], truncation: Truncation | None, warm_start: bool
+    ) -> NDArray[np.float64]:
+        """:meth:`permutation_scores` without the cache: train every prefix in lock-step."""
+        B, n = perms.shape
         scores = np.empty((B, n + 1))
         scores[:, 0] = self.default_score
         dev, dt = self._train.X.device, self._train.X.dtype

@@ -10,10 +10,7 @@ exactly the samples an uninterrupted run draws, and returns the same numbers.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import io
-import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -24,12 +21,14 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.errors import AssayError, InvalidParameterError, corrupt
+from assay.errors import InvalidParameterError, corrupt
 from assay.parallel import task_rng
-from assay.result import DIRECTIONS, HIGHER_IS_BETTER, ValuationResult, atomic_write_bytes
+from assay.result import DIRECTIONS, HIGHER_IS_BETTER, ValuationResult
+from assay.runs import RESTART_HINT, read_checkpoint, run_identity, write_checkpoint
 from assay.valuation.stopping import MaxSamples, Status, StoppingRule
 
 log = logging.getLogger(__name__)
+CHECKPOINT_KIND = "sampling"
 
 
 @runtime_checkable
@@ -227,10 +226,13 @@ class SamplingValuation(ValuationMethod):
     seed : int
         Root seed; round r uses the generator of ``(seed, r)``.
     checkpoint : path, optional
-        An ``.npz`` file rewritten atomically after every round; a rerun with the same game and
-        parameters continues from it (a different game or parameters is an error).
+        An assay checkpoint (:func:`assay.runs.write_checkpoint`, an ``.npz``) rewritten
+        atomically after every round; a rerun with the same game and parameters continues from
+        it (a different game or parameters is an error unless ``restart``).
     progress : bool
         Show a progress bar.
+    restart : bool
+        Discard a checkpoint that belongs to another run (or is unreadable) and start afresh.
     """
 
     #: names of the moment accumulators the method keeps
@@ -244,6 +246,7 @@ class SamplingValuation(ValuationMethod):
         seed: int = 0,
         checkpoint: str | Path | None = None,
         progress: bool = False,
+        restart: bool = False,
     ) -> None:
         self.stop = MaxSamples(stop) if isinstance(stop, int) else stop
         if not isinstance(self.stop, StoppingRule):
@@ -254,6 +257,7 @@ class SamplingValuation(ValuationMethod):
         self.seed = seed
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.progress = progress
+        self.restart = restart
 
     # ---------------------------------------------------------------- to implement
     @abstractmethod
@@ -280,8 +284,9 @@ class SamplingValuation(ValuationMethod):
         moments = {a: RunningMoments(n) for a in self.accumulators}
         state = RoundState()
         ident = self._identity(game)
-        if self.checkpoint is not None and self.checkpoint.exists():
-            state = self._load(ident, moments)
+        resumed = self._load(ident, moments)
+        if resumed is not None:
+            state = resumed
             log.info(
                 "%s: resumed from %s after %d samples", self.name, self.checkpoint, state.samples
             )
@@ -336,42 +341,37 @@ class SamplingValuation(ValuationMethod):
             "game": game_key(game),
             "n": game.n_players,
         }
-        return hashlib.blake2b(
-            json.dumps(spec, sort_keys=True, default=str).encode(), digest_size=16
-        ).hexdigest()
+        return run_identity(spec)
 
     def _save(self, ident: str, moments: dict[str, RunningMoments], state: RoundState) -> None:
         assert self.checkpoint is not None
-        arrays: dict[str, Any] = {
-            "identity": np.array(ident),
-            "rounds": state.rounds,
-            "samples": state.samples,
-            "seconds": state.seconds,
-        }
+        arrays: dict[str, Any] = {}
         for name, m in moments.items():
             arrays.update(m.arrays(f"m{name}_"))
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(self.checkpoint, buf.getvalue())
+        header = {"rounds": state.rounds, "samples": state.samples, "seconds": state.seconds}
+        write_checkpoint(
+            self.checkpoint, kind=CHECKPOINT_KIND, identity=ident, arrays=arrays, header=header
+        )
 
-    def _load(self, ident: str, moments: dict[str, RunningMoments]) -> RoundState:
-        assert self.checkpoint is not None
-        fresh = "delete it to start afresh"
+    def _load(self, ident: str, moments: dict[str, RunningMoments]) -> RoundState | None:
+        if self.checkpoint is None:
+            return None
+        ckpt = read_checkpoint(
+            self.checkpoint,
+            kind=CHECKPOINT_KIND,
+            identity=ident,
+            restart=bool(getattr(self, "restart", False)),
+        )
+        if ckpt is None:
+            return None
         n = len(next(iter(moments.values())).count)
         try:
-            with np.load(self.checkpoint) as z:
-                if str(z["identity"]) != ident:
-                    raise InvalidParameterError(
-                        f"checkpoint {str(self.checkpoint)!r} belongs to another run (different "
-                        "data, learner or parameters); delete it or choose another path"
-                    )
-                for name, m in moments.items():
-                    m.load(z, f"m{name}_")
-                state = RoundState(int(z["rounds"]), int(z["samples"]), float(z["seconds"]))
-        except AssayError:
-            raise
-        except Exception as exc:  # zipfile / pickle / key / shape errors of a damaged file
-            raise corrupt("checkpoint", self.checkpoint, exc, fresh) from exc
+            for name, m in moments.items():
+                m.load(ckpt.arrays, f"m{name}_")
+            h = ckpt.header
+            state = RoundState(int(h["rounds"]), int(h["samples"]), float(h["seconds"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise corrupt("checkpoint", self.checkpoint, f"lacks {exc}", RESTART_HINT) from exc
         if any(len(m.count) != n or len(m.mean) != n for m in moments.values()):
-            raise corrupt("checkpoint", self.checkpoint, "arrays of the wrong length", fresh)
+            raise corrupt("checkpoint", self.checkpoint, "arrays of the wrong length", RESTART_HINT)
         return state

@@ -34,6 +34,10 @@ class RelativeTruncation:
     def __init__(self, total: float, n: int, rtol: float, burn_in: float) -> None:
         self.total, self.n, self.rtol, self.burn_in = total, n, rtol, burn_in
 
+    def describe(self) -> dict[str, float]:
+        """What the rule depends on (part of the key of cached prefix scores)."""
+        return {"total": self.total, "n": self.n, "rtol": self.rtol, "burn_in": self.burn_in}
+
     def __call__(self, t: int, scores: NDArray[np.float64]) -> NDArray[np.bool_]:
         if t < self.burn_in * self.n:
             return np.zeros(len(scores), bool)

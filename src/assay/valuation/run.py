@@ -35,12 +35,32 @@ class ValuationRun:
         Wall time of the method's ``fit``.
     backend : str
         The backend the work ran on (``auto`` resolved).
+    path : Path, optional
+        The values file written (when ``out`` was given).
     """
 
     result: ValuationResult
     task: Task
     seconds: float
     backend: str
+    path: Path | None = None
+
+
+def value_outputs(out: str | Path, flips: bool) -> tuple[Path, ...]:
+    """The files ``value_task(out=...)`` writes: values, sidecar and (with flips) flipped ids.
+
+    ``.parquet`` is appended, never put in place of a suffix (``run.v1`` -> ``run.v1.parquet``,
+    ``run.v1.json``, ``run.v1.flipped.csv``).
+
+    Raises
+    ------
+    OutputPathError
+        ``out`` is empty, a directory, or under a file.
+    """
+    from assay.runs import pair_outputs, sibling
+
+    files = pair_outputs(out)
+    return (*files, sibling(files[0], ".flipped.csv")) if flips else files
 
 
 def resolve_backend(backend: str, jobs: int) -> str:
@@ -131,7 +151,10 @@ def value_task(
     address: str | None = None,
     cache_dir: str | None = None,
     checkpoint: str | Path | None = None,
+    restart: bool = False,
     progress: bool = False,
+    out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> ValuationRun:
     """Value every training point of the task ``spec`` describes with the method ``method``.
 
@@ -157,8 +180,15 @@ def value_task(
         On-disk utility cache.
     checkpoint : path, optional
         Resume file of a sampling method.
+    restart : bool
+        Discard a ``checkpoint`` that belongs to another run (refused otherwise).
     progress : bool
         Show a progress bar (sampling methods).
+    out : path, optional
+        Write the values and their sidecar there (:func:`value_outputs`, as a pair), and the
+        flipped ids when ``spec`` flips labels. Checked before any work is done.
+    overwrite : bool
+        Replace outputs that exist (refused otherwise, before any work).
 
     Returns
     -------
@@ -172,12 +202,18 @@ def value_task(
     from assay.valuation.registry import make_method
 
     chosen = resolve_backend(backend, jobs)
+    outputs = None if out is None else value_outputs(out, spec.flip_rate > 0)
+    if outputs is not None:
+        from assay.runs import check_new
+
+        check_new(*outputs, overwrite=overwrite, what="output")
     task = build_task(spec)
     method_obj = make_method(method, budget=budget, **(method_params or {}))
     if isinstance(method_obj, SamplingValuation):
         method_obj.seed, method_obj.progress = spec.seed, progress
         if checkpoint:
             method_obj.checkpoint = Path(checkpoint)
+        method_obj.restart = restart
     utility = Utility(
         make_learner(learner, **(learner_params or {})),
         task.train,
@@ -201,4 +237,14 @@ def value_task(
         built=task,
         learner_args=learner_params or {},
     )
-    return ValuationRun(described, task, seconds, chosen)
+    path = None
+    if outputs is not None:
+        path = described.save(outputs[0], overwrite=overwrite)
+        if task.flipped is not None and len(outputs) > 2:
+            import pandas as pd
+
+            from assay.runs import atomic_write_table
+
+            ids = pd.DataFrame({"id": task.flipped_ids})
+            atomic_write_table(outputs[2], ids, overwrite=overwrite)
+    return ValuationRun(described, task, seconds, chosen, path)
