@@ -3,8 +3,9 @@
 :func:`explain_task` builds the task (unscaled), keeps the first ``n_train`` training rows as the
 players, standardises the training rows and the inputs with the training rows' scaler, trains a
 :class:`~assay.explain.explainer.FastDataShapley` explainer (resumable from ``OUT/work``) and
-saves it with the scaler, the feature names and the table's encoder, so ``assay attribute`` / ``assay serve`` take raw
-inputs in the data file's units. The output folder is checked before any work.
+saves it with the scaler, the feature names and the table's encoder, so ``assay attribute`` /
+``assay serve`` take raw rows in the data file's units. The output folder is checked before any
+work.
 """
 
 from __future__ import annotations
