@@ -192,8 +192,11 @@ def test_explain_trains_an_explainer_that_attribute_loads(tmp_path: Path, capsys
     df[["size"]].to_csv(inputs, index=False)
     code, _, err = run(["attribute", str(inputs), "-e", str(folder)], capsys)
     assert code == 2 and "'ratio'" in err
-    # rerunning with the same arguments resumes from OUT/work and gives the same explainer
+    # the saved explainer is not replaced silently; with --overwrite the rerun resumes from
+    # OUT/work and gives the same explainer
     code, _, err = run(argv, capsys)
+    assert code == 2 and "--overwrite" in err
+    code, _, err = run([*argv, "--overwrite"], capsys)
     assert code == 0, err
     np.testing.assert_allclose(DataExplainer.load(folder).values(raw), ex.values(raw), atol=1e-6)
 
