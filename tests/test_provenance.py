@@ -118,3 +118,29 @@ def test_sidecar_carries_the_table_encoder(tmp_path: Path, capsys) -> None:
     assert X.shape == (n, task.train.n_features)
     np.testing.assert_array_equal(X[:, encoder.feature_names.index("size__missing")][::9], 1.0)
     assert encoder_of({}) is None
+
+
+def test_drop_and_categorical_override_the_guesses(table: Path, tmp_path: Path, capsys) -> None:
+    out = _value(table, tmp_path / "d.parquet", capsys, "--drop", "b", "--categorical", "c")
+    params = ValuationResult.load(out).params
+    assert params["task"]["drop"] == ["b"] and params["task"]["categorical"] == ["c"]
+    from assay.data.provenance import encoder_of
+
+    kinds = {p.name: p.kind for p in encoder_of(params).columns}
+    assert kinds == {"a": "numeric", "b": "dropped", "c": "categorical", "label": "target"}
+    code, _, err = run(
+        [
+            "value",
+            str(table),
+            "-t",
+            "label",
+            "-m",
+            "knn-shapley",
+            "--drop",
+            "nope",
+            "-o",
+            str(tmp_path / "x"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "'nope'" in err and not (tmp_path / "x.parquet").exists()

@@ -22,6 +22,10 @@ DataArg = typer.Argument(
 )
 TargetOpt = typer.Option(None, "--target", "-t", help="Label column of the data file.")
 IdColumnOpt = typer.Option(None, "--id-column", help="Column of row ids.")
+DropOpt = typer.Option(None, "--drop", help="Column never used as a feature (repeatable).")
+CategoricalOpt = typer.Option(
+    None, "--categorical", help="Column one-hot encoded whatever its type (repeatable)."
+)
 ValidOpt = typer.Option(None, "--valid", help="Validation file (default: a split of DATA).")
 ValidFractionOpt = typer.Option(
     0.2, "--valid-fraction", help="Fraction of DATA held out for validation."

@@ -13,7 +13,9 @@ from pathlib import Path
 import typer
 
 from assay.cli.common import (
+    CategoricalOpt,
     DataArg,
+    DropOpt,
     IdColumnOpt,
     LearnerParamOpt,
     OverwriteOpt,
@@ -52,6 +54,8 @@ def explain(
         None, "--provider-column", help="Column of data-provider ids (payouts per provider)."
     ),
     id_column: str | None = IdColumnOpt,
+    drop: list[str] | None = DropOpt,
+    categorical: list[str] | None = CategoricalOpt,
     n_train: int | None = typer.Option(
         None, "--n-train", help="Use the first N training rows as the players (default: all)."
     ),
@@ -86,6 +90,8 @@ def explain(
         scale=False,
         id_column=id_column,
         group_column=group_column,
+        drop=tuple(drop or ()),
+        categorical=tuple(categorical or ()),
     )
     explainer = explain_task(
         spec,

@@ -13,7 +13,9 @@ from pathlib import Path
 import typer
 
 from assay.cli.common import (
+    CategoricalOpt,
     DataArg,
+    DropOpt,
     LearnerParamOpt,
     OverwriteOpt,
     ParamOpt,
@@ -55,6 +57,8 @@ def parse_budgets(items: list[str]) -> list[int]:
 def trim(
     data: str = DataArg,
     target: str | None = TargetOpt,
+    drop: list[str] | None = DropOpt,
+    categorical: list[str] | None = CategoricalOpt,
     valid: str | None = ValidOpt,
     valid_fraction: float = ValidFractionOpt,
     test: str | None = TestOpt,
@@ -78,7 +82,17 @@ def trim(
     from assay.evaluate.trimming import trim_task
 
     setup(threads=threads, verbose=verbose)
-    spec = TaskSpec(data, target, valid, test, valid_fraction, test_fraction, seed)
+    spec = TaskSpec(
+        data,
+        target,
+        valid,
+        test,
+        valid_fraction,
+        test_fraction,
+        seed,
+        drop=tuple(drop or ()),
+        categorical=tuple(categorical or ()),
+    )
     run = trim_task(
         spec,
         method,

@@ -9,7 +9,9 @@ import typer
 from assay.cli.common import (
     AddressOpt,
     BackendOpt,
+    CategoricalOpt,
     DataArg,
+    DropOpt,
     FlipOpt,
     IdColumnOpt,
     JobsOpt,
@@ -51,6 +53,8 @@ def value(
     seed: int = SeedOpt,
     flip_rate: float = FlipOpt,
     id_column: str | None = IdColumnOpt,
+    drop: list[str] | None = DropOpt,
+    categorical: list[str] | None = CategoricalOpt,
     jobs: int = JobsOpt,
     backend: str = BackendOpt,
     address: str | None = AddressOpt,
@@ -77,6 +81,8 @@ def value(
         seed,
         flip_rate,
         id_column=id_column,
+        drop=tuple(drop or ()),
+        categorical=tuple(categorical or ()),
     )
     run = value_task(
         spec,
