@@ -9,9 +9,19 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from assay.audit import audit
-from assay.audit.core import confident_count, knn_graph
-from assay.errors import InvalidParameterError
+from assay.audit import (
+    audit,
+    audit_report,
+    combine,
+    combine_probas,
+    knn_proba,
+    model_weights,
+    stack,
+    write_table,
+)
+from assay.audit.core import compact_features, confident_count, knn_graph
+from assay.data.encode import TableEncoder
+from assay.errors import InvalidDataError, InvalidParameterError, OutputPathError
 from tests.cli_support import run
 
 
@@ -88,3 +98,140 @@ def test_cli_writes_the_scored_table(tmp_path: Path, capsys) -> None:
     assert "estimated label errors" in stdout and "id column `row_id`" in stdout
     back = pd.read_parquet(out)
     assert len(back) == len(df) and "label_quality" in back.columns
+
+
+def test_model_weights_follow_the_accuracy_gap() -> None:
+    y = np.array([0, 0, 1, 1])
+    good = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])  # accuracy 1
+    bad = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])  # accuracy 0.5
+    w = model_weights({"a": good, "b": bad}, y, temperature=0.25)
+    raw_b = np.exp((0.5 - 1.0) / 0.25)
+    assert w["a"] == pytest.approx(1 / (1 + raw_b)) and w["b"] == pytest.approx(raw_b / (1 + raw_b))
+    same = model_weights({"a": good, "b": good}, y)
+    assert same == {"a": 0.5, "b": 0.5}
+    with pytest.raises(InvalidParameterError, match="temperature"):
+        model_weights({"a": good}, y, temperature=0)
+
+
+def test_combine_probas_is_the_renormalised_weighted_geometric_mean() -> None:
+    p = np.array([[0.8, 0.2], [0.5, 0.5]])
+    q = np.array([[0.2, 0.8], [0.9, 0.1]])
+    got = combine_probas({"p": p, "q": q}, {"p": 0.75, "q": 0.25})
+    raw = p**0.75 * q**0.25
+    assert np.allclose(got, raw / raw.sum(1, keepdims=True))
+
+
+def test_combine_mixes_scaled_ranks() -> None:
+    score = np.array([0.1, 0.9, 0.5])  # ranks 0, 1, 0.5
+    agree = np.array([1.0, 0.0, 0.5])  # ranks 1, 0, 0.5
+    assert np.allclose(combine(score, agree, 0.25), [0.25, 0.75, 0.5])
+    assert np.allclose(combine(score, None), [0, 1, 0.5])
+    assert np.allclose(combine(None, agree), [1, 0, 0.5])
+    with pytest.raises(InvalidParameterError, match="knn_weight"):
+        combine(score, agree, 1.5)
+
+
+def test_compact_features_fold_one_hot_blocks_into_codes() -> None:
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "b", "c", "a"], "y": [0, 1, 0, 1]})
+    enc = TableEncoder(min_frequency=1).fit(df, "y")
+    X = enc.transform(df)
+    Xc, cat = compact_features(X, enc)
+    assert Xc.shape == (4, 2) and cat == [False, True]
+    assert Xc[:, 0].tolist() == X[:, 0].tolist()
+    levels = next(p for p in enc.columns if p.name == "c").levels
+    assert [levels[int(v)] for v in Xc[:, 1]] == ["a", "b", "c", "a"]
+    unseen = enc.transform(pd.DataFrame({"x": [1.0], "c": ["zzz"]}))
+    assert np.isnan(compact_features(unseen, enc)[0][0, 1])
+
+
+def test_output_columns_and_order(tmp_path: Path) -> None:
+    df, _ = noisy_table(150)
+    r = audit(df, "label", methods=["logistic", "knn"])
+    added = ["label_quality", "is_label_issue", "suggested_label", "outlier_score",
+             "near_duplicate_of", "score_logistic", "score_knn"]
+    assert list(r.table.columns) == list(df.columns) + added
+    assert r.table.loc[11, "label_quality"] == 1.0  # the row without a label
+    assert pd.isna(r.table.loc[11, "suggested_label"])
+    for name in ("t.csv", "t.parquet", "t.PARQUET"):
+        path = write_table(r.table, tmp_path / name)
+        back = pd.read_csv(path) if name.endswith("csv") else pd.read_parquet(path)
+        assert list(back.columns) == list(r.table.columns)
+        assert back["row_id"].tolist() == df["row_id"].tolist()
+        assert np.allclose(back["label_quality"], r.table["label_quality"])
+    assert (tmp_path / "t.parquet").read_bytes()[:4] == b"PAR1"
+    with pytest.raises(OutputPathError, match=r"\.csv or \.parquet"):
+        write_table(r.table, tmp_path / "t.xlsx")
+
+
+def test_a_table_with_an_output_column_name_is_refused() -> None:
+    df, _ = noisy_table(40)
+    with pytest.raises(InvalidDataError, match="label_quality"):
+        audit(df.assign(label_quality=1.0), "label")
+
+
+def test_html_report_holds_count_suspects_noise_columns_and_params(tmp_path: Path) -> None:
+    df, _ = noisy_table(150)
+    r = audit(df, "label", methods=["logistic", "knn"], top=5)
+    html = audit_report(r, tmp_path / "audit.html").read_text()
+    s = r.summary
+    lo, hi = s["estimated_label_errors_interval"]
+    for title in ("Summary", "Top suspects", "Class-level noise", "Columns", "Parameters"):
+        assert f"<h2>{title}</h2>" in html
+    assert f"<td>95% interval</td><td>{lo} to {hi}</td>" in html
+    assert f"<td>estimated label errors</td><td>{s['estimated_label_errors']}</td>" in html
+    for rid in r.suspects["row_id"]:  # suspects shown with their own row contents
+        assert f"<td>{rid}</td>" in html
+    assert "given yes" in html and "given no" in html
+    assert "id column `row_id`" in html and "knn_weight" in html
+    with pytest.raises(OutputPathError, match=r"\.html"):
+        audit_report(r, tmp_path / "audit.txt")
+
+
+def test_cli_report_and_csv(tmp_path: Path, capsys) -> None:
+    df, _ = noisy_table(120)
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    out, rep = tmp_path / "scored.csv", tmp_path / "audit.html"
+    code, _, err = run(
+        ["audit", str(path), "--target", "label", "--out", str(out), "--report", str(rep),
+         "--methods", "logistic,knn"],
+        capsys,
+    )
+    assert code == 0, err
+    assert pd.read_csv(out)["row_id"].tolist() == df["row_id"].tolist()
+    assert "<h2>Top suspects</h2>" in rep.read_text()
+    bad = ["audit", str(path), "--target", "label", "--report", str(tmp_path / "r.pdf")]
+    code, _, err = run(bad, capsys)
+    assert code == 2 and ".html" in err
+
+
+def test_stack_maximises_the_likelihood_and_drops_a_useless_model() -> None:
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 3, n)
+    good = np.full((n, 3), 0.1)
+    good[np.arange(n), y] = 0.8
+    good[: n // 5] = rng.dirichlet(np.ones(3), n // 5)  # some uninformative rows
+    noise = rng.dirichlet(np.ones(3), n)  # independent of the labels
+    proba, weights, bias = stack({"good": good, "noise": noise}, y)
+    assert np.allclose(proba.sum(1), 1) and weights["good"] > 0.5 > weights["noise"]
+    # the optimum of the stated objective, found independently (Nelder-Mead, no gradient)
+    L = np.stack([np.log(good), np.log(noise)])
+
+    def nll(t: np.ndarray) -> float:
+        a = np.abs(t[:2])
+        return float(-log_softmax(np.tensordot(a, L, 1) + t[2:], 1)[np.arange(n), y].mean())
+
+    ref = minimize(nll, np.array([1.0, 0.1, 0, 0, 0]), method="Nelder-Mead",
+                   options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-12})
+    theta = np.concatenate([[weights["good"], weights["noise"]], bias])
+    assert nll(theta) <= ref.fun + 1e-6
+    assert np.allclose(proba, np.exp(log_softmax(np.tensordot(theta[:2], L, 1) + bias, 1)))
+
+
+def test_knn_proba_is_the_smoothed_neighbour_count() -> None:
+    y_nbr = np.array([[0, 0, 1], [2, 2, 2]])
+    assert np.allclose(knn_proba(y_nbr, 3), [[3 / 6, 2 / 6, 1 / 6], [1 / 6, 1 / 6, 4 / 6]])

@@ -14,6 +14,7 @@ def audit(
     data: Path = typer.Argument(..., help="CSV, TSV or Parquet table."),
     target: str = typer.Option(..., "--target", "-t", help="Label column."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Scored table (.csv or .parquet)."),
+    report: Path | None = typer.Option(None, "--report", help="HTML report (.html)."),
     methods: str = typer.Option("logistic,hgb,knn", "--methods", help="Detectors to combine."),
     folds: int = typer.Option(5, "--folds", help="Folds of the cross-fitted models."),
     id_column: str | None = typer.Option(None, "--id-column", help="Row id column."),
@@ -28,14 +29,17 @@ def audit(
     """Find likely mislabelled rows, outliers and near duplicates in DATA."""
     setup(threads=threads)
     from assay.audit import audit as run_audit
+    from assay.audit import audit_report
+    from assay.audit.report import check_table_path
     from assay.data.io import read_frame
 
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise InvalidParameterError(f"--out must end in .csv or .parquet, got {str(out)!r}")
     if out is not None:
+        check_table_path(out)
         from assay.runs import check_new
 
         check_new(out, overwrite=overwrite, what="scored table")
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
     result = run_audit(
         read_frame(data),
         target,
@@ -49,6 +53,9 @@ def audit(
     s = result.summary
     lo, hi = s["estimated_label_errors_interval"]
     typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")
+    if s["model_weights"]:
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in s["model_weights"].items())
+        typer.echo(f"probability model weights: {weights}")
     if s["rows_without_label"]:
         typer.echo(f"excluded {s['rows_without_label']} rows with a missing label")
     typer.echo(f"estimated label errors: {s['estimated_label_errors']} (95% interval {lo}-{hi})")
@@ -62,6 +69,8 @@ def audit(
 
         atomic_write_table(out, result.table, overwrite=overwrite)
         typer.echo(f"wrote {out}")
+    if report is not None:
+        typer.echo(f"wrote {audit_report(result, report)}")
 
 
 COMMANDS = {"audit": audit}
