@@ -235,3 +235,18 @@ def test_stack_maximises_the_likelihood_and_drops_a_useless_model() -> None:
 def test_knn_proba_is_the_smoothed_neighbour_count() -> None:
     y_nbr = np.array([[0, 0, 1], [2, 2, 2]])
     assert np.allclose(knn_proba(y_nbr, 3), [[3 / 6, 2 / 6, 1 / 6], [1 / 6, 1 / 6, 4 / 6]])
+
+
+@pytest.mark.parametrize("k_classes", [2, 3])
+def test_batched_and_sklearn_logistic_agree(k_classes: int) -> None:
+    from assay.audit.core import _folds, oof_logistic
+
+    rng = np.random.default_rng(k_classes)
+    X = rng.normal(size=(240, 4))
+    y = (X[:, 0] * 2 + rng.normal(size=240) > 0).astype(np.int64)
+    if k_classes == 3:
+        y = y + (X[:, 1] > 0.5)
+    fold = _folds(y, 5, 0)
+    a = oof_logistic(X, y, k_classes, fold, backend="batched")
+    b = oof_logistic(X, y, k_classes, fold, backend="sklearn")
+    assert np.allclose(a.sum(1), 1) and np.abs(a - b).max() < 2e-3

@@ -27,7 +27,7 @@ def audit(
     overwrite: bool = OverwriteOpt,
 ) -> None:
     """Find likely mislabelled rows, outliers and near duplicates in DATA."""
-    setup(threads=threads)
+    setup(threads=threads, torch_state=False)  # small tables never import torch
     from assay.audit import audit as run_audit
     from assay.audit import audit_report
     from assay.audit.report import check_table_path

@@ -76,14 +76,19 @@ def out_option(help: str, default: Any = ...) -> Any:
     return typer.Option(default, "--out", "-o", help=help)
 
 
-def setup(*, threads: int | None = None, verbose: bool = False) -> int:
-    """Set logging, threads and numerical state once at a command's start; the threads chosen."""
+def setup(*, threads: int | None = None, verbose: bool = False, torch_state: bool = True) -> int:
+    """Set logging, threads and numerical state once at a command's start; the threads chosen.
+
+    ``torch_state=False`` leaves torch's process state alone (and torch unimported), for
+    commands that may not need torch at all (``audit`` on a small table)."""
     quiet_logging(verbose)
-    from assay.learners.base import configure_process
     from assay.parallel import set_threads
 
     chosen = set_threads(threads)
-    configure_process()
+    if torch_state:
+        from assay.learners.base import configure_process
+
+        configure_process()
     return chosen
 
 
