@@ -461,7 +461,7 @@ def audit(
         "rows_without_label": n_unlabelled,
         "features": len(encoder.feature_names),
         "methods": list(methods),
-        "model_weights": weights,
+        "model_weights": weights,  # stacking weights a_m (see stack)
         "estimated_label_errors": n_err,
         "estimated_label_errors_interval": list(interval),
         "flagged": int(issue.sum()),

@@ -55,7 +55,7 @@ def audit(
     typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")
     if s["model_weights"]:
         weights = ", ".join(f"{m} {w:.2f}" for m, w in s["model_weights"].items())
-        typer.echo(f"probability model weights: {weights}")
+        typer.echo(f"stacking weights (log-probability scale): {weights}")
     if s["rows_without_label"]:
         typer.echo(f"excluded {s['rows_without_label']} rows with a missing label")
     typer.echo(f"estimated label errors: {s['estimated_label_errors']} (95% interval {lo}-{hi})")
