@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 
 from assay.data import Dataset
 from assay.learners.base import BatchLearner
-from assay.result import ValuationResult
+from assay.result import HIGHER_IS_BETTER, HIGHER_IS_SUSPECT, ValuationResult
 from assay.runs import atomic_write_bytes
 from assay.select.trim import removal_order, trimming_masks
 from assay.utility import Utility
@@ -48,6 +49,12 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "note": "2 cores shared with other jobs: timings are noisy",
     }
+
+
+def flipped(values: ValuationResult) -> ValuationResult:
+    """The same values read from the other end: trimming then removes the opposite tail."""
+    other = HIGHER_IS_SUSPECT if values.direction == HIGHER_IS_BETTER else HIGHER_IS_BETTER
+    return replace(values, direction=other)
 
 
 def trimmed_accuracies(
@@ -85,17 +92,21 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
 
 
 def fi_vs_iv(
-    runs: list[dict[str, Any]], paper: dict[int, tuple[float, ...]], paper_seeds: int
+    runs: list[dict[str, Any]],
+    paper: dict[int, tuple[float, ...]],
+    paper_seeds: int,
+    fi_key: str = "fi",
+    iv_key: str = "iv",
 ) -> tuple[dict[int, dict[str, Any]], np.ndarray]:
     """Tables 1-2 of the seed: per budget b, how often trimming by FI beats trimming by IV.
 
-    ``runs[s]["fi"]`` / ``["iv"]``: test accuracies (0-1) untrimmed, then after removing b points
-    for each budget of ``paper`` (b -> (FI better, Acc_FI, sd, Acc_IV, sd) of the paper). Prints
-    the table next to the paper's; returns the JSON summary and the FI accuracies in % (seeds,
-    1 + budgets).
+    ``runs[s][fi_key]`` / ``[iv_key]``: test accuracies (0-1) untrimmed, then after removing b
+    points for each budget of ``paper`` (b -> (FI better, Acc_FI, sd, Acc_IV, sd) of the paper).
+    Prints the table next to the paper's; returns the JSON summary and the FI accuracies in %
+    (seeds, 1 + budgets).
     """
-    fi = np.array([r["fi"] for r in runs]) * 100
-    iv = np.array([r["iv"] for r in runs]) * 100
+    fi = np.array([r[fi_key] for r in runs]) * 100
+    iv = np.array([r[iv_key] for r in runs]) * 100
     seeds = len(runs)
     rows, summary = [], {}
     for j, b in enumerate(paper, start=1):
