@@ -10,6 +10,7 @@ from assay.errors import InvalidDataError, InvalidParameterError
 from assay.explain import PredictionUtility
 from assay.explain.metrics import (
     error_vs_exact,
+    global_values,
     per_prediction_values,
     removal_masks,
     value_loss,
@@ -80,3 +81,19 @@ def test_baselines_per_prediction_shared_or_independent() -> None:
     assert seconds > 0
     np.testing.assert_allclose(tmc.sum(1), exact.sum(1), atol=1e-6)  # telescoping sums
     assert error_vs_exact(tmc, exact)["relative_l2"] < 0.2
+
+
+def test_global_values_are_leave_one_out_on_test_accuracy_for_every_prediction() -> None:
+    task = tiny_task(n=10)
+    putil = PredictionUtility("logistic", task.train)
+    values, seconds = global_values(LeaveOneOut(), putil, task.test, 3)
+    assert values.shape == (3, 10) and seconds >= 0
+    np.testing.assert_array_equal(values, np.repeat(values[:1], 3, axis=0))
+    full = Utility("logistic", task.train, task.test)  # real retraining without each point
+    everyone = full(np.ones((1, 10), dtype=bool))[0]
+    for i in range(10):
+        mask = np.ones((1, 10), dtype=bool)
+        mask[0, i] = False
+        assert values[0, i] == pytest.approx(everyone - full(mask)[0], abs=1e-9)
+    with pytest.raises(InvalidParameterError, match="n_predictions"):
+        global_values(LeaveOneOut(), putil, task.test, 0)

@@ -13,7 +13,9 @@ absolute error, relative l2 error and Spearman rank correlation of estimates aga
 Shapley values, per prediction and averaged.
 
 :func:`per_prediction_values` runs a valuation method of :mod:`assay.valuation` (LOO, TMC,
-group testing, CS-Shapley, exact) on the game v_{x,y} of each test prediction.
+group testing, CS-Shapley, exact) on the game v_{x,y} of each test prediction;
+:func:`global_values` is the paper's protocol for those baselines (Sec. 4.1.3): one valuation with
+the accuracy on a whole test set as the utility, the same values then used for every prediction.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from assay.errors import InvalidDataError, InvalidParameterError
+from assay.data.dataset import Dataset
 from assay.explain.game import PredictionUtility, games_for
+from assay.utility import Utility
 from assay.valuation.base import ValuationMethod
 
 ETAS: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20)
@@ -96,6 +100,33 @@ def value_loss(
         "std": loss.std(0).tolist(),
         "loss": loss,
     }
+
+
+def global_values(
+    method: ValuationMethod,
+    putil: PredictionUtility,
+    test: Dataset,
+    n_predictions: int,
+) -> tuple[NDArray[np.float64], float]:
+    """Values of ``method`` on the accuracy over ``test``, repeated per prediction: ((T, n), s).
+
+    The Fast-DataShapley paper values its baselines this way (once, with the test accuracy of
+    the service learner as the utility) and then scores those global values per prediction
+    with :func:`value_loss`; :func:`per_prediction_values` gives each prediction its own game.
+    """
+    if n_predictions < 1:
+        raise InvalidParameterError(f"n_predictions must be >= 1, got {n_predictions}")
+    game = Utility(
+        putil.learner,
+        putil.train,
+        test,
+        "accuracy",
+        batch_size=putil.batch_size,
+        n_jobs=putil.n_jobs,
+    )
+    start = time.perf_counter()
+    values = method.fit(game).values
+    return np.tile(values, (n_predictions, 1)), time.perf_counter() - start
 
 
 def error_vs_exact(estimates: ArrayLike, exact: ArrayLike) -> dict[str, float]:
