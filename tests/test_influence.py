@@ -62,6 +62,41 @@ def test_iv_of_a_network_refits_the_last_layer() -> None:
     assert iv.params["embedding"] == 6
 
 
+def test_iv_as_trained_is_the_softmax_formula_at_the_sgd_parameters() -> None:
+    train, valid = blobs(40, 3, 8), blobs(25, 3, 9)
+    valid = Dataset.from_arrays(valid.X, valid.y, classes=train.classes)
+    wd = 0.01
+    net = MLPClassifier(hidden=(), epochs=15, lr=0.05, weight_decay=wd, optimizer="sgd")
+    iv = InfluenceValue(network="as-trained").fit(Utility(net, train, valid))
+    _, params = net.fit(net.prepare(train), torch.ones(1, train.n)).functional(0)
+    W = next(v.double().numpy() for k, v in params.items() if k.endswith("weight"))  # (2, d)
+    b = next(v.double().numpy() for k, v in params.items() if k.endswith("bias"))
+    d = W.shape[1]
+
+    def softmax_parts(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        logits = data.X @ W.T + b
+        P = np.exp(logits - logits.max(1, keepdims=True))
+        P /= P.sum(1, keepdims=True)
+        R = P - np.eye(2)[data.y]  # d loss / d logits
+        # per-sample gradients in the (W row-major, b) layout, no regulariser
+        return np.concatenate([(R[:, :, None] * data.X[:, None, :]).reshape(data.n, -1), R], 1), P
+
+    g, P = softmax_parts(train)
+    g_val = softmax_parts(valid)[0].sum(0)  # summed over validation points
+    H = wd * train.n * np.eye(2 * d + 2)  # weight decay on the mean loss = L2 of the sum
+    for i in range(train.n):
+        J = np.zeros((2, 2 * d + 2))  # d logits / d theta
+        for k in range(2):
+            J[k, k * d : (k + 1) * d], J[k, 2 * d + k] = train.X[i], 1.0
+        H += J.T @ (np.diag(P[i]) - np.outer(P[i], P[i])) @ J
+    want = g @ np.linalg.solve(H, g_val)
+    np.testing.assert_allclose(iv.values, want, rtol=1e-5, atol=1e-8)
+    refit = InfluenceValue().fit(Utility(net, train, valid)).values
+    assert not np.allclose(refit, want, rtol=1e-2)  # the default refits the last layer
+    with pytest.raises(InvalidParameterError, match="network"):
+        InfluenceValue(network="frozen")
+
+
 @pytest.mark.parametrize("solver", ["cg", "lissa", "kfac"])
 def test_iterative_solvers_agree_with_the_dense_one(solver: str) -> None:
     train, valid = blobs(80, 4, 6), blobs(40, 4, 7)

@@ -132,9 +132,48 @@ def test_masked_adam_step_is_torch_adam_for_active_models_and_a_no_op_otherwise(
     assert steps.tolist() == [6, 6, 0]
 
 
-def test_minibatch_models_step_through_their_own_rows_only() -> None:
+def test_sgd_full_batch_is_a_plain_torch_sgd_loop() -> None:
     train, valid, _ = load_dataset("moons", seed=0)
-    mlp = MLPClassifier(hidden=(8,), epochs=4, lr=0.02, batch_size=16, seed=1)
+    mlp = MLPClassifier(hidden=(8,), epochs=7, lr=0.1, weight_decay=0.01, optimizer="sgd", seed=2)
+    data = mlp.prepare(train)
+    got = mlp.fit(data, torch.ones(2, train.n)).predict_proba(mlp.prepare(valid).X)
+    module = mlp._module(data)  # the learner's seeded initialisation, trained alone
+    opt = torch.optim.SGD(module.parameters(), lr=0.1, weight_decay=0.01)
+    for _ in range(7):
+        loss = torch.nn.functional.cross_entropy(module(data.X), data.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    want = torch.softmax(module(mlp.prepare(valid).X), -1).detach()
+    torch.testing.assert_close(got[0], want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[1], want, atol=1e-5, rtol=0)
+    adam = MLPClassifier(hidden=(8,), epochs=7, lr=0.1, seed=2).fit(data, torch.ones(1, train.n))
+    assert not torch.allclose(adam.predict_proba(mlp.prepare(valid).X)[0], want, atol=1e-3)
+    with pytest.raises(InvalidParameterError, match="optimizer"):
+        MLPClassifier(optimizer="rmsprop")
+
+
+def test_masked_sgd_step_is_torch_sgd_for_active_models_and_a_no_op_otherwise() -> None:
+    from assay.learners.networks import _masked_sgd_step
+
+    gen = torch.Generator().manual_seed(0)
+    p0 = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
+    ref = p0.clone().requires_grad_(True)
+    opt = torch.optim.SGD([ref], lr=0.05, weight_decay=0.1)
+    p, active = p0.clone(), torch.tensor([True, False, True])
+    for _ in range(5):
+        g = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
+        ref.grad = g.clone()
+        opt.step()
+        _masked_sgd_step(p, g, active, 0.05, 0.1)
+    torch.testing.assert_close(p[[0, 2]], ref.detach()[[0, 2]], atol=1e-12, rtol=0)
+    torch.testing.assert_close(p[1], p0[1], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_minibatch_models_step_through_their_own_rows_only(optimizer: str) -> None:
+    train, valid, _ = load_dataset("moons", seed=0)
+    mlp = MLPClassifier(hidden=(8,), epochs=4, lr=0.02, batch_size=16, optimizer=optimizer, seed=1)
     data = mlp.prepare(train)
     rng = np.random.default_rng(0)
     masks = torch.as_tensor((rng.random((4, train.n)) < [[0.1], [0.3], [0.6], [1.0]]) * 1.0)

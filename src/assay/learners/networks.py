@@ -40,6 +40,7 @@ from assay.learners.base import (
 
 Tensor = torch.Tensor
 Architecture = Callable[[int, int], nn.Module]
+OPTIMIZERS = ("adam", "sgd")
 
 
 def make_mlp(
@@ -128,18 +129,20 @@ class FittedNetworks(FittedModels):
 
 
 class NetworkClassifier(TorchLearner):
-    """A network classifier trained by Adam on weighted cross-entropy, many models at once.
+    """A network classifier trained by Adam (or plain SGD) on weighted cross-entropy, many at once.
 
     Parameters
     ----------
     architecture : callable ``(n_features, n_classes) -> nn.Module``
         Builds the network (flat features in, logits out).
     epochs : int
-        Passes over the training data (one Adam step per mini-batch).
+        Passes over the training data (one optimiser step per mini-batch).
     lr : float
-        Adam learning rate.
+        Learning rate.
     weight_decay : float
-        L2 penalty coefficient (added to each model's gradient by Adam).
+        L2 penalty coefficient (added to each model's gradient, as torch's optimisers do).
+    optimizer : {"adam", "sgd"}
+        ``"sgd"`` is plain SGD (no momentum), as papers that train under-fitted base models use.
     batch_size : int, optional
         Mini-batch size; ``None`` trains on the full (weighted) set each step. With mini-batches
         each model steps through its own rows only (see the module docstring).
@@ -159,10 +162,14 @@ class NetworkClassifier(TorchLearner):
         lr: float = 0.01,
         weight_decay: float = 1e-4,
         batch_size: int | None = None,
+        optimizer: str = "adam",
         seed: int = 0,
         dtype: str = "float32",
         device: str = "cpu",
     ) -> None:
+        if optimizer not in OPTIMIZERS:
+            raise InvalidParameterError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        self.optimizer = optimizer
         self.architecture = architecture
         self.epochs = epochs
         self.lr = lr
@@ -183,6 +190,7 @@ class NetworkClassifier(TorchLearner):
             "lr": self.lr,
             "weight_decay": self.weight_decay,
             "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
             "seed": self.seed,
             "dtype": self.dtype_name,
             "device": self.device_name,
@@ -227,8 +235,9 @@ class NetworkClassifier(TorchLearner):
                 return functional_call(module, (p, b), (x,))
 
             train_w = weights * trained[:, None]
-            if size >= n:  # full batch: every model steps every time; torch's Adam is exact
-                opt = torch.optim.Adam(params.values(), lr=self.lr, weight_decay=self.weight_decay)
+            if size >= n:  # full batch: every model steps every time; torch's optimiser is exact
+                make = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
+                opt = make(params.values(), lr=self.lr, weight_decay=self.weight_decay)
                 forward = vmap(one, in_dims=(0, 0, None), randomness="different")
                 for _ in range(self.epochs):
                     logits = forward(params, buffers, X)  # (B, n, K)
@@ -258,6 +267,9 @@ class NetworkClassifier(TorchLearner):
                     steps += active
                     with torch.no_grad():
                         for (key, p), g in zip(params.items(), grads, strict=True):
+                            if self.optimizer == "sgd":
+                                _masked_sgd_step(p, g, active, self.lr, self.weight_decay)
+                                continue
                             _masked_adam_step(
                                 p, g, *moments[key], steps, active, self.lr, self.weight_decay
                             )
@@ -272,6 +284,14 @@ def _weighted_ce(logits: Tensor, y: Tensor, w: Tensor) -> Tensor:
         logits.reshape(-1, K), y.reshape(-1), reduction="none"
     ).view(B, m)
     return ((ce * w).sum(1) / w.sum(1).clamp_min(1.0)).sum()
+
+
+def _masked_sgd_step(
+    p: Tensor, grad: Tensor, active: Tensor, lr: float, weight_decay: float
+) -> None:
+    """``torch.optim.SGD`` (no momentum, L2 added to the gradient) where ``active``, in place."""
+    on = active.to(p.dtype).view((-1,) + (1,) * (p.dim() - 1))
+    p.sub_(grad.add(p, alpha=weight_decay).mul_(on * lr))
 
 
 def _masked_adam_step(

@@ -15,8 +15,10 @@ points (Chhabra et al.'s convention, whose trimming deletes the most negative fi
   an eigendecomposition, or the Woodbury identity when there are more parameters than
   (sample, class) pairs). For a network:
   their ``NNLastLayerIF`` route, an L2 logistic regression (``C = 1 / 1e-4``, no intercept) refitted
-  on the frozen penultimate embeddings and scored with the same formulas. Their code is binary
-  only; the multinomial Hessian is used for more classes.
+  on the frozen penultimate embeddings and scored with the same formulas; ``network="as-trained"``
+  instead scores the network's own parameters as trained (all of them; for a linear network
+  trained by SGD, the logistic-regression formulas at the under-fitted SGD solution). Their code is
+  binary only; the multinomial Hessian is used for more classes.
 """
 
 from __future__ import annotations
@@ -161,21 +163,31 @@ class InfluenceValue(InfluenceFunction):
     ----------
     last_layer_l2 : float
         L2 strength of the logistic regression refitted on network embeddings (their 1e-4).
+    network : {"last-layer", "as-trained"}
+        For a network learner: refit its last layer as their code does, or score the trained
+        network's own parameters (its weight decay as the L2 term).
     """
 
     name = "iv"
     reduction = "sum"
 
-    def __init__(self, *, last_layer_l2: float = 1e-4) -> None:
+    def __init__(self, *, last_layer_l2: float = 1e-4, network: str = "last-layer") -> None:
         super().__init__(solver="auto", damping=0.0, scope="all")  # exact solves only
         if last_layer_l2 <= 0:
             raise InvalidParameterError(f"last_layer_l2 must be > 0, got {last_layer_l2}")
+        if network not in ("last-layer", "as-trained"):
+            raise InvalidParameterError(
+                f"network must be 'last-layer' or 'as-trained', got {network!r}"
+            )
         self.last_layer_l2 = last_layer_l2
+        self.network = network
 
     def scores(
         self, learner: BatchLearner, train: Dataset, valid: Dataset
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if isinstance(learner, LogisticRegression):
+        if isinstance(learner, LogisticRegression) or (
+            self.network == "as-trained" and isinstance(learner, NetworkClassifier)
+        ):
             return super().scores(learner, train, valid)
         if not isinstance(learner, NetworkClassifier):
             raise InvalidParameterError(
