@@ -151,6 +151,12 @@ def test_sgd_full_batch_is_a_plain_torch_sgd_loop() -> None:
     assert not torch.allclose(adam.predict_proba(mlp.prepare(valid).X)[0], want, atol=1e-3)
     with pytest.raises(InvalidParameterError, match="optimizer"):
         MLPClassifier(optimizer="rmsprop")
+    from assay.explain.snapshot import learner_spec, rebuild_learner
+
+    spec = learner_spec(mlp)  # explainers save and rebuild the service learner from its spec
+    assert spec["params"]["optimizer"] == "sgd"
+    assert rebuild_learner(spec).optimizer == "sgd"  # type: ignore[attr-defined]
+    assert "optimizer" not in learner_spec(MLPClassifier())["params"]  # old specs still match
 
 
 def test_masked_sgd_step_is_torch_sgd_for_active_models_and_a_no_op_otherwise() -> None:

@@ -43,6 +43,8 @@ def _network_params(learner: NetworkClassifier) -> dict[str, Any]:
         "dtype": learner.dtype_name,
         "device": learner.device_name,
     }
+    if learner.optimizer != "adam":  # the default is left out, as get_params does
+        params["optimizer"] = learner.optimizer
     if isinstance(learner, CNNClassifier):
         params.update(
             image_shape=list(learner.image_shape),

@@ -183,18 +183,19 @@ class NetworkClassifier(TorchLearner):
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
 
     def get_params(self) -> dict[str, Any]:
-        return {
+        params = {
             "architecture": getattr(self.architecture, "__qualname__", None)
             or repr(self.architecture),
             "epochs": self.epochs,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
             "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
             "seed": self.seed,
             "dtype": self.dtype_name,
             "device": self.device_name,
         }
+        # the default is left out, so that specs and fingerprints saved before it existed match
+        return params if self.optimizer == "adam" else {**params, "optimizer": self.optimizer}
 
     def batch_size_hint(self, data: TrainingData) -> int:
         n_params = sum(p.numel() for p in self._module(data).parameters())
