@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from assay.errors import InvalidDataError, InvalidParameterError
 from assay.data.dataset import Dataset
+from assay.errors import InvalidDataError, InvalidParameterError
 from assay.explain.game import PredictionUtility, games_for
 from assay.utility import Utility
 from assay.valuation.base import ValuationMethod
