@@ -321,34 +321,40 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = RESULTS / f"fds_{args.dataset}.json"
-    runs: list[dict[str, Any]] = []
+    stored: list[dict[str, Any]] = []
     if out.exists():  # resume: seeds already done are kept (and given the paper's protocol)
-        runs = [r for r in json.loads(out.read_text())["runs"] if r["seed"] in args.seeds]
-    done = {r["seed"] for r in runs}
+        stored = json.loads(out.read_text())["runs"]
     for seed in args.seeds:
-        if seed in done:
-            at = next(i for i, r in enumerate(runs) if r["seed"] == seed)
-            if "global" in runs[at]:
-                continue
+        at = next((i for i, r in enumerate(stored) if r["seed"] == seed), None)
+        if at is not None and "global" in stored[at]:
+            continue
+        if at is not None:
             log(f"{args.dataset} seed {seed}: adding the paper's protocol for the baselines")
-            runs[at] = add_global(args.dataset, runs[at])
+            stored[at] = add_global(args.dataset, stored[at])
         else:
             log(f"{args.dataset} seed {seed}")
-            runs.append(run_seed(args.dataset, seed, args.progress))
-        tables = {p: summarise(args.dataset, runs, p) for p in PROTOCOLS}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "dataset": args.dataset,
-            "scale": SCALE,
-            "threads": args.threads,
-            "protocols": PROTOCOLS,
-            "tables": tables,
-            "runs": runs,
-            "paper_H": PAPER_H[args.dataset],
-            "paper_seconds": PAPER_SECONDS[args.dataset],
-        }
-        out.write_text(json.dumps(payload, indent=1))
+            stored.append(run_seed(args.dataset, seed, args.progress))
+        save(out, args, stored)
+    runs = [r for r in stored if r["seed"] in args.seeds]
     print_tables(args.dataset, {p: summarise(args.dataset, runs, p) for p in PROTOCOLS}, runs)
+
+
+def save(out: Path, args: argparse.Namespace, stored: list[dict[str, Any]]) -> None:
+    """Every stored run; the tables over the requested seeds that have both protocols."""
+    both = [r for r in stored if r["seed"] in args.seeds and "global" in r]
+    payload = {
+        "dataset": args.dataset,
+        "scale": SCALE,
+        "threads": args.threads,
+        "protocols": PROTOCOLS,
+        "table_seeds": [r["seed"] for r in both],
+        "tables": {p: summarise(args.dataset, both, p) for p in PROTOCOLS} if both else {},
+        "runs": stored,
+        "paper_H": PAPER_H[args.dataset],
+        "paper_seconds": PAPER_SECONDS[args.dataset],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=1))
 
 
 if __name__ == "__main__":

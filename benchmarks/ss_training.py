@@ -28,8 +28,9 @@ uniform 0.8091, k-center 0.7692, sensitivity (loss) 0.8140, sensitivity (grad) 0
 sensitivity sampling with lambda = 0.1 (the paper's value) and lambda = "auto" (ours), each trained
 with and without the importance weights; mean and standard error of the test accuracy, beside the
 paper's 0.8140 (sensitivity) vs 0.8091 (uniform), and the paired difference to uniform on the
-same seed. Written to ``ss_training_paper.json`` (``--dataset mnist5k`` too; its pool is the
-5,000-image MNIST subset, so B is capped at half of it).
+same seed. Written to ``ss_training_paper_<dataset>_b<B>.json``. ``--dataset mnist5k`` (when
+Fashion-MNIST is not installed) has a pool of 4,000 of the 5,000 MNIST images, so B is capped at
+half of it; ``--budget 133`` is the paper's fraction of the pool (2,000 / 60,000).
 
 Usage: ``python benchmarks/ss_training.py [--seeds 3] [--fractions 0.01 0.05 0.1]``
        ``python benchmarks/ss_training.py --protocol paper [--seeds 20] [--budget 2000]``
@@ -163,10 +164,7 @@ def paper_protocol(args: argparse.Namespace) -> None:
             f"{name:<36}{r['mean']:>10.4f} +- {r['stderr']:.4f}"
             f"{r['minus_uniform']:>+12.4f} +- {r['minus_uniform_stderr']:.4f}{ref_s:>9}"
         )
-    out = RESULTS.parent / (
-        "ss_training_paper.json" if args.dataset == "fashion_mnist" else
-        f"ss_training_paper_{args.dataset}.json"
-    )  # fmt: skip
+    out = RESULTS.parent / f"ss_training_paper_{args.dataset}_b{B}.json"
     out.write_text(
         json.dumps(
             {
