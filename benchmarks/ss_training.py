@@ -110,14 +110,10 @@ def paper_strategies(pool, B: int, seed: int) -> dict[str, tuple[np.ndarray, np.
     """Uniform and sensitivity sampling (both lambdas, weighted or not) from one warm start."""
     rng = np.random.default_rng(seed)
     out = {"uniform": (np.sort(rng.choice(pool.n, B, replace=False)), np.ones(B))}
-    mlp = model(seed)
-    data = mlp.prepare(pool)
-    warm, M = warm_start(mlp, data, max(10, round(0.2 * B)), seed=seed)
-    E = penultimate_embeddings(M, pool.X)
-    oracle = loss_oracle(M, data.X, data.y)
+    oracle = oracle_warm_start(model(seed), pool, max(10, round(0.2 * B)), seed=seed)
+    E = penultimate_embeddings(oracle.model, pool.X)
     for lam in LAMBDAS:
-        sampler = SensitivitySampler(max(1, round(0.2 * B)), budget=B, lam=lam, seed=seed)
-        smp = sampler.fit(E, oracle, keep=warm, groups=pool.y)
+        smp = sensitivity_sample(oracle, E, B, lam=lam, seed=seed)  # 0.2 B clusters, by label
         out[f"sensitivity lam={lam} (weighted)"] = (smp.positions, smp.weights)
         out[f"sensitivity lam={lam} (unweighted)"] = (smp.positions, np.ones(len(smp)))
     return out
