@@ -40,10 +40,10 @@ def test_value_evaluate_report_round_trip(tmp_path: Path, capsys) -> None:
         ]
         code, stdout, err = run(argv + (["--budget", budget] if budget else []), capsys)
         assert code == 0, err
-        assert f"{method}: 341 values" in stdout
+        assert f"{method}: 455 values" in stdout  # cross-fitted: every non-test row
     df = pd.read_parquet(out / "data-oob.parquet")
     assert list(df.columns) == ["id", "value", "stderr", "count"]
-    assert len(pd.read_csv(out / "data-oob.flipped.csv")) == 34
+    assert len(pd.read_csv(out / "data-oob.flipped.csv")) == 46
     meta = json.loads((out / "tmc-shapley.json").read_text())
     assert meta["params"]["samples"] == 4 and meta["params"]["task"]["flip_rate"] == 0.1
     code, _, err = run(
@@ -80,7 +80,7 @@ def test_value_on_a_csv_with_an_sklearn_learner(table: Path, tmp_path: Path, cap
     )
     assert code == 0, err
     result = ValuationResult.load(out)
-    assert len(result) == 96 and result.params["learner"].startswith("sklearn:")
+    assert len(result) == 120 and result.params["learner"].startswith("sklearn:")
 
 
 def test_flip_writes_noisy_table_and_ids(table: Path, tmp_path: Path, capsys) -> None:

@@ -159,7 +159,7 @@ def _good(tmp: Path) -> Path:
         ["--method", "tmc-shapley", "--param", "batch_size=0"],
         ["--method", "tmc-shapley", "--param", "seed=-2"],
         ["--method", "tmc-shapley", "--param", "nonsense=3"],
-        ["--method", "exact-shapley"],
+        ["--method", "exact-shapley", "--valid-fraction", "0.2"],  # 19 players
         ["--scorer", "no-such-scorer"],
         ["--target", "missing_column"],
         ["--id-column", "missing_column"],
@@ -175,7 +175,7 @@ def test_value_refuses_bad_options(extra: list[str], tmp_path: Path, capsys) -> 
 def test_exact_shapley_says_the_size(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     data = _good(tmp_path)
     argv = ["value", str(data), "-m", "exact-shapley", "-t", "label", "-o", str(tmp_path / "v")]
-    assert "2^19 models" in _cli(argv, tmp_path, capsys)
+    assert "2^19 models" in _cli([*argv, "--valid-fraction", "0.2"], tmp_path, capsys)
 
 
 @pytest.mark.parametrize("where", ["under-file", "directory", "empty"])

@@ -79,8 +79,9 @@ def test_evaluate_refuses_other_data_given_by_hand(table: Path, tmp_path: Path, 
 
 
 def test_results_on_different_data_are_not_mixed(table: Path, tmp_path: Path, capsys) -> None:
-    a = _value(table, tmp_path / "a.parquet", capsys, "--seed", "1")
-    b = _value(table, tmp_path / "b.parquet", capsys, "--seed", "2")  # another split
+    held_out = ("--valid-fraction", "0.2")
+    a = _value(table, tmp_path / "a.parquet", capsys, "--seed", "1", *held_out)
+    b = _value(table, tmp_path / "b.parquet", capsys, "--seed", "2", *held_out)  # another split
     code, _, err = run(["evaluate", str(a), str(b), "--out", str(tmp_path / "ev")], capsys)
     assert code == 2 and "different data" in err
 

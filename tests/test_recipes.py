@@ -30,7 +30,8 @@ def table(tmp_path: Path) -> Path:
 def test_value_task_writes_the_same_values_and_sidecar_as_the_cli(
     table: Path, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    spec = TaskSpec(str(table), "label", seed=3, id_column="key")
+    # the command line's default: cross-fitted in 5 folds, no validation fraction
+    spec = TaskSpec(str(table), "label", valid_fraction=0.0, seed=3, id_column="key", folds=5)
     got = value_task(spec, "loo", learner="logistic", learner_params={"C": 0.5})
     code, _, err = run(
         [

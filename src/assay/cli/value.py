@@ -24,7 +24,6 @@ from assay.cli.common import (
     TestFractionOpt,
     TestOpt,
     ThreadsOpt,
-    ValidFractionOpt,
     ValidOpt,
     VerboseOpt,
     learner_option,
@@ -39,7 +38,18 @@ def value(
     data: str = DataArg,
     target: str | None = TargetOpt,
     valid: str | None = ValidOpt,
-    valid_fraction: float = ValidFractionOpt,
+    valid_fraction: float | None = typer.Option(
+        None,
+        "--valid-fraction",
+        help="Hold out this fraction of DATA for validation (its rows get no value) instead of "
+        "cross-fitting.",
+    ),
+    folds: int | None = typer.Option(
+        None,
+        "--folds",
+        help="Cross-fit with K stratified folds, so every row of DATA gets a value (default 5 "
+        "without --valid / --valid-fraction).",
+    ),
     test: str | None = TestOpt,
     test_fraction: float = TestFractionOpt,
     method: str = method_option(),
@@ -66,23 +76,28 @@ def value(
     overwrite: bool = OverwriteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Value every training point of DATA; write id, value, stderr, count to --out."""
-    from assay.data.task import TaskSpec
+    """Value every training point of DATA; write id, value, stderr, count to --out.
+
+    Without --valid / --valid-fraction the values are cross-fitted: every row gets one.
+    """
+    from assay.data.task import TaskSpec, resolve_folds
     from assay.valuation.run import value_task
 
     setup(threads=threads, verbose=verbose)
+    k = resolve_folds(folds, valid=valid, valid_fraction=valid_fraction)
     spec = TaskSpec(
         data,
         target,
         valid,
         test,
-        valid_fraction,
+        0.0 if valid_fraction is None else valid_fraction,  # used only when given
         test_fraction,
         seed,
         flip_rate,
         id_column=id_column,
         drop=tuple(drop or ()),
         categorical=tuple(categorical or ()),
+        folds=k,
     )
     run = value_task(
         spec,
@@ -103,7 +118,12 @@ def value(
         overwrite=overwrite,
     )
     result, path = run.result, run.path
-    typer.echo(f"{method}: {len(result)} values in {run.seconds:.2f} s -> {path}")
+    crossed = result.params.get("cross_fit", {})
+    how = ""
+    if crossed:
+        k_or_mode = f"in {crossed['folds']} folds" if "folds" in crossed else f"({crossed['mode']})"
+        how = f", cross-fitted {k_or_mode}"
+    typer.echo(f"{method}: {len(result)} values in {run.seconds:.2f} s{how} -> {path}")
     low = result.suspects(min(5, len(result)))
     typer.echo(
         "most suspect: "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from assay.data.dataset import Dataset
 from assay.errors import InvalidParameterError
@@ -101,3 +102,58 @@ def split_dataset(
         data.subset(np.sort(test_idx)),
     )
     return standardize(split) if scale else split
+
+
+def fold_assignment(data: Dataset, k: int, *, seed: int = 0) -> NDArray[np.int64]:
+    """Seeded stratified K-fold assignment of every row: ``fold[i]`` in ``[0, k)``.
+
+    scikit-learn's ``StratifiedKFold(k, shuffle=True, random_state=seed)``: every fold holds
+    every class in its proportion, so each fold's rows, and the other folds' rows, are valid
+    training and validation sets for one another.
+
+    Parameters
+    ----------
+    data : Dataset
+        The rows to assign (its labels stratify the folds).
+    k : int
+        Number of folds, at least 2, at most the number of rows of the smallest class.
+    seed : int
+        The assignment is a deterministic function of the labels, ``k`` and the seed.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The fold of each row, in input order.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``k`` is not a whole number in ``[2, n]`` or exceeds the smallest class count.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise InvalidParameterError(f"folds must be a whole number >= 2, got {k!r}")
+    k = int(k)
+    if k < 2:
+        raise InvalidParameterError(
+            f"folds must be >= 2 (each fold is valued on the others), got {k}; "
+            "give a validation file instead to value every row against it"
+        )
+    if k > data.n:
+        raise InvalidParameterError(f"folds ({k}) exceeds the number of rows ({data.n})")
+    counts = data.class_counts()
+    present = np.flatnonzero(counts > 0)
+    smallest = present[np.argmin(counts[present])]
+    if counts[smallest] < k:
+        label = data.classes[smallest : smallest + 1].tolist()[0]  # a plain Python value
+        raise InvalidParameterError(
+            f"folds ({k}) exceeds the {counts[smallest]} rows of the smallest class "
+            f"({label!r}); stratified folds need every class in every fold: "
+            f"use at most {counts[smallest]} folds"
+        )
+    fold = np.empty(data.n, np.int64)
+    splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
+    for f, (_, rows) in enumerate(splitter.split(np.zeros((data.n, 1)), data.y)):
+        fold[rows] = f
+    return fold

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.data.bundled import dataset_names, load_dataset
+from assay.data.bundled import REGISTRY, dataset_names, load_dataset
 from assay.data.dataset import Dataset
 from assay.data.encode import TableEncoder, split_labels
 from assay.data.io import encode_frame, read_frame
 from assay.data.noise import flip_labels
-from assay.data.splits import Split, Standardizer, split_dataset
+from assay.data.splits import Split, Standardizer, fold_assignment, split_dataset
 from assay.errors import InvalidDataError, InvalidParameterError, check_seed
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,11 @@ class TaskSpec:
     id_column, group_column : str, optional
     max_rows : int, optional
         Subsample a bundled dataset.
+    folds : int, optional
+        Cross-fitting (:func:`assay.valuation.crossfit.cross_fit`): no validation rows are
+        carved out; every row but the test rows is a training row (valued in one of ``folds``
+        stratified folds, validated on the others) and the validation set is empty. Excludes
+        a ``valid`` file.
     """
 
     source: str
@@ -64,6 +69,7 @@ class TaskSpec:
     max_rows: int | None = None
     drop: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
+    folds: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,9 +87,41 @@ class TaskSpec:
         return not Path(self.source).exists() and self.source in dataset_names()
 
 
+#: folds of a cross-fitted task when neither a validation file nor a fraction is given
+DEFAULT_FOLDS = 5
+
+
+def resolve_folds(
+    folds: int | None, *, valid: str | None = None, valid_fraction: float | None = None
+) -> int | None:
+    """The ``folds`` of a task: cross-fitted by default, a held-out validation set on request.
+
+    ``None`` (no cross-fitting) when a validation file or fraction is given; else ``folds``, or
+    :data:`DEFAULT_FOLDS` when that is ``None`` too.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``folds`` is given together with a validation file or fraction.
+    """
+    held_out = "a validation file" if valid is not None else "a validation fraction"
+    if valid is not None or valid_fraction is not None:
+        if folds is not None:
+            raise InvalidParameterError(
+                f"--folds {folds} and {held_out} exclude each other: cross-fitting validates "
+                "every fold on the others; give one of them"
+            )
+        return None
+    return DEFAULT_FOLDS if folds is None else folds
+
+
 @dataclass(frozen=True)
 class Task:
-    """The built task: datasets, flipped training positions (if any), and its spec."""
+    """The built task: datasets, flipped training positions (if any), and its spec.
+
+    With ``spec.folds``, ``valid`` is empty and ``folds`` is the fold of every training row
+    (:func:`~assay.data.splits.fold_assignment` of the final, flipped, training labels).
+    """
 
     train: Dataset
     valid: Dataset
@@ -91,6 +129,7 @@ class Task:
     spec: TaskSpec
     flipped: NDArray[np.int64] | None = field(default=None)
     encoder: TableEncoder | None = field(default=None)
+    folds: NDArray[np.int64] | None = field(default=None)
 
     @property
     def flipped_ids(self) -> NDArray[Any] | None:
@@ -132,6 +171,14 @@ def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableE
     parts: dict[str, Any] = {}
     if spec.valid is not None:
         parts["train"] = frame
+    elif spec.folds is not None:  # cross-fitted: no validation rows, perhaps test rows
+        tf = 0.0 if spec.test else spec.test_fraction
+        parts["train"] = labelled
+        if tf > 0:
+            dummy = Dataset.from_arrays(np.zeros((len(labels), 1)), labels, classes=classes)
+            pos = split_dataset(dummy, (1 - tf, tf, 0.0), seed=spec.seed, scale=False)
+            parts["train"] = labelled.iloc[np.asarray(pos.train.ids)]
+            parts["test"] = labelled.iloc[np.asarray(pos.valid.ids)]
     else:
         vf, tf = spec.valid_fraction, (0.0 if spec.test else spec.test_fraction)
         dummy = Dataset.from_arrays(np.zeros((len(labels), 1)), labels, classes=classes)
@@ -142,7 +189,10 @@ def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableE
             parts["test"] = labelled.iloc[np.asarray(pos.test.ids)]
     parts.update(others)
     train, enc = _encode(parts["train"], spec, "training table", None, classes)
-    valid, _ = _encode(parts["valid"], spec, "validation table", enc, classes)
+    if "valid" in parts:
+        valid, _ = _encode(parts["valid"], spec, "validation table", enc, classes)
+    else:
+        valid = train.subset(np.arange(0))
     test = _encode(parts["test"], spec, "test table", enc, classes)[0] if "test" in parts else None
     return train, valid, test, enc
 
@@ -158,9 +208,25 @@ def build_task(spec: TaskSpec) -> Task:
             raise InvalidParameterError(f"{what} must lie in [0, 1), got {frac}")
     if not 0 <= spec.flip_rate < 1:
         raise InvalidParameterError(f"flip rate must lie in [0, 1), got {spec.flip_rate}")
+    if spec.folds is not None and spec.valid is not None:
+        raise InvalidParameterError(
+            "folds and a validation file exclude each other: cross-fitting validates every fold "
+            "on the others (drop --valid, or --folds)"
+        )
     test: Dataset | None
     encoder: TableEncoder | None = None
-    if spec.bundled:
+    if spec.bundled and spec.folds is not None:
+        # the bundled split's training and validation parts together are the training rows
+        fr = REGISTRY[spec.source].fractions
+        split = load_dataset(
+            spec.source,
+            seed=spec.seed,
+            scale=spec.scale,
+            max_rows=spec.max_rows,
+            fractions=(fr[0] + fr[1], fr[2], 0.0),
+        )
+        train, valid, test = split.train, split.train.subset(np.arange(0)), split.valid
+    elif spec.bundled:
         split = load_dataset(spec.source, seed=spec.seed, scale=spec.scale, max_rows=spec.max_rows)
         train, valid, test = split.train, split.valid, split.test
     elif not Path(spec.source).exists():
@@ -177,7 +243,8 @@ def build_task(spec: TaskSpec) -> Task:
         train, flipped = flip_labels(train, spec.flip_rate, seed=spec.seed)
     if test is not None and test.n == 0:
         test = None
-    return Task(train, valid, test, spec, flipped, encoder)
+    folds = None if spec.folds is None else fold_assignment(train, spec.folds, seed=spec.seed)
+    return Task(train, valid, test, spec, flipped, encoder, folds)
 
 
 def as_split(task: Task) -> Split:

@@ -11,7 +11,7 @@ import numpy as np
 
 from assay.data.provenance import check_provenance, check_same_data
 from assay.data.task import Task, TaskSpec, build_task
-from assay.errors import InvalidDataError, check_output_dir
+from assay.errors import InvalidDataError, StaleDataError, check_output_dir
 from assay.evaluate.results_dir import EVALUATION_FILE, label_by_method
 from assay.evaluate.run import evaluate_results
 from assay.learners import make_learner
@@ -56,7 +56,22 @@ def task_of(
     if test is not None and isinstance(recorded, dict):  # a new test set: check train / valid
         recorded = {"files": {}, "fingerprint": None}
     check_provenance(recorded, task, what=what)
+    _check_folds(result, task, what)
     return task
+
+
+def _check_folds(result: ValuationResult, task: Task, what: str) -> None:
+    """Refuse a cross-fitted result whose fold assignment the rebuilt task does not reproduce."""
+    from assay.valuation.crossfit import assignment_hash
+
+    crossed = result.params.get("cross_fit")
+    if not isinstance(crossed, dict) or "assignment" not in crossed or task.folds is None:
+        return
+    if assignment_hash(task.folds) != crossed["assignment"]:
+        raise StaleDataError(
+            f"{what} were cross-fitted on other folds than the rebuilt task's "
+            f"({crossed.get('folds')} folds, seed {crossed.get('seed')}); value the data again"
+        )
 
 
 def learner_of(result: ValuationResult, override: str | None = None) -> Any:

@@ -12,10 +12,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from assay.valuation.banzhaf import MSRBanzhaf
     from assay.valuation.base import Game, RunningMoments, SamplingValuation, ValuationMethod
+    from assay.valuation.crossfit import cross_fit, cross_fit_mode
     from assay.valuation.data_oob import DataOOB
     from assay.valuation.exact import ExactSemivalue, ExactShapley, all_subsets, exact_semivalue
     from assay.valuation.games import AdditiveGame, GloveGame, MajorityGame
-    from assay.valuation.knn_shapley import KNNGame, KNNShapley, knn_shapley_values
+    from assay.valuation.knn_shapley import (
+        KNNGame,
+        KNNShapley,
+        knn_shapley_loo_values,
+        knn_shapley_values,
+    )
     from assay.valuation.loo import LeaveOneOut
     from assay.valuation.permutation import BetaShapley, PermutationSemivalue, TMCShapley
     from assay.valuation.registry import METHODS, make_method, method_names
@@ -46,7 +52,10 @@ _LAZY = {
     "TMCShapley": "assay.valuation.permutation",
     "ValuationMethod": "assay.valuation.base",
     "all_subsets": "assay.valuation.exact",
+    "cross_fit": "assay.valuation.crossfit",
+    "cross_fit_mode": "assay.valuation.crossfit",
     "exact_semivalue": "assay.valuation.exact",
+    "knn_shapley_loo_values": "assay.valuation.knn_shapley",
     "knn_shapley_values": "assay.valuation.knn_shapley",
     "make_method": "assay.valuation.registry",
     "method_names": "assay.valuation.registry",
@@ -76,7 +85,10 @@ __all__ = [
     "TMCShapley",
     "ValuationMethod",
     "all_subsets",
+    "cross_fit",
+    "cross_fit_mode",
     "exact_semivalue",
+    "knn_shapley_loo_values",
     "knn_shapley_values",
     "make_method",
     "method_names",

@@ -52,6 +52,42 @@ def knn_shapley_values(
     return (total / valid.n).numpy()
 
 
+def knn_shapley_loo_values(data: Dataset, k: int, chunk: int = 256) -> NDArray[np.float64]:
+    """KNN-Shapley with every row as a validation point for the others (leave-one-out).
+
+    For each row j, the exact KNN-Shapley values of the n - 1 other rows for validation point j
+    (training set: every row but j); a row's value is the mean over the n - 1 validation points
+    it was valued for. The same as :func:`knn_shapley_values` with ``train = data minus j`` and
+    ``valid = [j]``, averaged over j, in one pass: row j is moved to the end of its own distance
+    order (ties keep index order, as in the plain method) and dropped.
+
+    Raises
+    ------
+    InvalidParameterError
+        With fewer than two rows.
+    """
+    n = data.n
+    if n < 2:
+        raise InvalidParameterError(f"leave-one-out KNN-Shapley needs at least 2 rows, got {n}")
+    X = torch.tensor(np.asarray(data.X))
+    y = torch.tensor(np.asarray(data.y))
+    pos = torch.arange(1, n, dtype=torch.float64)
+    coef = torch.minimum(pos, torch.tensor(float(k))) / (k * pos)  # i = 1..n-1
+    total = torch.zeros(n, dtype=torch.float64)
+    for lo in range(0, n, chunk):
+        rows = torch.arange(lo, min(lo + chunk, n))
+        dist = torch.cdist(X[rows], X)
+        dist[torch.arange(len(rows)), rows] = float("inf")  # j itself sorts last
+        order = torch.argsort(dist, dim=1, stable=True)[:, :-1]  # (m, n - 1) without j
+        match = (y[order] == y[rows][:, None]).to(torch.float64)
+        steps = (match[:, :-1] - match[:, 1:]) * coef[None, :-1]
+        tail = match[:, -1:] / (n - 1)
+        rev = torch.flip(torch.cumsum(torch.flip(steps, [1]), 1), [1])
+        s = torch.cat([rev + tail, tail], dim=1)
+        total.scatter_add_(0, order.flatten(), s.flatten())
+    return (total / (n - 1)).numpy()
+
+
 class KNNGame:
     """The KNN utility as a game (for exact references and tests): U(S) averaged over ``valid``."""
 

@@ -63,6 +63,14 @@ def value_outputs(out: str | Path, flips: bool) -> tuple[Path, ...]:
     return (*files, sibling(files[0], ".flipped.csv")) if flips else files
 
 
+@dataclass(frozen=True)
+class _UtilityFacts:
+    """What :func:`describe_result` reads of a utility, for a cross-fitted run (one per fold)."""
+
+    learner: Any
+    scorer: Any
+
+
 def resolve_backend(backend: str, jobs: int) -> str:
     """``auto`` -> ``loky`` when ``jobs > 1``, else ``sequential``; other names unchanged.
 
@@ -158,6 +166,9 @@ def value_task(
 ) -> ValuationRun:
     """Value every training point of the task ``spec`` describes with the method ``method``.
 
+    With ``spec.folds`` the task has no validation rows and the values are cross-fitted
+    (:func:`assay.valuation.crossfit.cross_fit`): every training row gets one.
+
     Parameters
     ----------
     spec : TaskSpec
@@ -214,21 +225,34 @@ def value_task(
         if checkpoint:
             method_obj.checkpoint = Path(checkpoint)
         method_obj.restart = restart
-    utility = Utility(
-        make_learner(learner, **(learner_params or {})),
-        task.train,
-        task.valid,
-        scorer,
-        cache_dir=cache_dir,
-        n_jobs=jobs if jobs > 1 else None,
-    )
+    model = make_learner(learner, **(learner_params or {}))
+    utility_params: dict[str, Any] = {"cache_dir": cache_dir, "n_jobs": jobs if jobs > 1 else None}
+    facts: Any
+    if spec.folds is None:
+        facts = Utility(model, task.train, task.valid, scorer, **utility_params)
+    else:  # cross-fitted: every training row valued, no validation rows; a utility per fold
+        from assay.utility.scorers import make_scorer
+        from assay.valuation.crossfit import cross_fit
+
+        facts = _UtilityFacts(model, make_scorer(scorer))
     start = time.perf_counter()
     with use_backend(chosen, n_jobs=jobs, address=address):
-        result = method_obj.fit(utility)
+        if spec.folds is None:
+            result = method_obj.fit(facts)
+        else:
+            result = cross_fit(
+                method_obj,
+                task.train,
+                model,
+                facts.scorer,
+                k=spec.folds,
+                seed=spec.seed,
+                utility_params=utility_params,
+            )
     seconds = time.perf_counter() - start
     described = describe_result(
         result,
-        utility,
+        facts,
         seconds=seconds,
         learner=learner,
         backend=chosen,
