@@ -23,7 +23,6 @@ from assay.cli.common import (
     OverwriteOpt,
     ParamOpt,
     SeedOpt,
-    TargetOpt,
     ThreadsOpt,
     ValidFractionOpt,
     ValidOpt,
@@ -39,7 +38,9 @@ from assay.errors import InvalidParameterError
 
 def select(
     data: str = DataArg,
-    target: str | None = TargetOpt,
+    target: str | None = typer.Option(
+        None, "--target", "-t", help="Label column of DATA; with --model: a target corpus file"
+    ),
     embeddings: Path | None = typer.Option(
         None, "--embeddings", "-e", help=".npy embeddings, one row per row of DATA"
     ),
@@ -68,11 +69,46 @@ def select(
     report: Path | None = typer.Option(None, "--report", help="HTML report of the comparison"),
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="embedding cache directory"),
     threads: int | None = ThreadsOpt,
-    out: Path = out_option("SUBSET.parquet to write (id, weight)"),
+    out: Path = out_option("SUBSET.parquet to write (id, weight); with --model: a corpus file"),
+    model: Path | None = typer.Option(
+        None, "--model", help="Causal LM directory (save_pretrained): DATA is then a text corpus"
+    ),
+    device: str = typer.Option("cpu", "--device", help="with --model: cpu, cuda or auto"),
+    cap_column: str | None = typer.Option(
+        None, "--cap-column", help="with --model: column whose values are capped (source)"
+    ),
+    cap: float | None = typer.Option(
+        None, "--cap", help="with --model: largest share of the budget per --cap-column value"
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="with --model: an old corpus to replay (continual learning)"
+    ),
+    replay_share: float = typer.Option(
+        0.0, "--replay-share", help="with --replay: share of the budget drawn from it uniformly"
+    ),
     overwrite: bool = OverwriteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Select a training subset of DATA for a budget; write id, weight to --out."""
+    """Select a training subset of DATA for a budget; write id, weight to --out.
+
+    With --model DIR, DATA is a text corpus (JSONL / Parquet / CSV with prompt + response or
+    text) and --method one of less, ifd, perplexity, loss, grand, kcenter, sensitivity, mix;
+    --budget is a share of the examples or a whole number of tokens; --out gets the chosen
+    examples in the corpus format with their scores, and OUT.json the parameters.
+    """
+    if model is not None:
+        from assay.cli.select_llm import select_llm
+
+        tabular = {"--embeddings": embeddings, "--text-column": text_column, "--compare": compare,
+                   "--report": report, "--balance": balance, "--valid": valid}  # fmt: skip
+        setup(threads=threads, verbose=verbose)
+        tabular_given = {k: v for k, v in tabular.items() if v}
+        select_llm(data, model, method, budget, out, target, device, cap_column, cap, replay,
+                   replay_share, seed, verbose, overwrite, param, tabular_given)  # fmt: skip
+        return
+    from assay.cli.select_llm import refuse_llm_options
+
+    refuse_llm_options(cap_column, cap, replay, replay_share)
     from assay.evaluate.selection import compare_subsets, write_selection_report
     from assay.runs import check_new, pair_outputs
     from assay.select.recipes import selection_task, subset_by_method
