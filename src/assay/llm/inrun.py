@@ -92,6 +92,7 @@ class InRunShapley:
         self._mode: str | None = None
         self._acts: dict[str, list[list[Tensor]]] = {}
         self._outs: dict[str, list[list[Tensor]]] = {}
+        self._train_grads: list[list[Tensor | None]] = []
         self._handles = [m.register_forward_hook(self._hook(k)) for k, m in enumerate(self.layers)]
 
     def _hook(self, k: int) -> Any:
@@ -100,21 +101,36 @@ class InRunShapley:
                 return
             self._acts[self._mode][k].append(inputs[0].detach())
             self._outs[self._mode][k].append(output)
+            if self._mode == "train":  # the output gradient arrives with the step's backward
+                j = len(self._train_grads[k])
+                self._train_grads[k].append(None)
+                if output.requires_grad:
+                    output.register_hook(self._grab(self._train_grads, k, j))
 
         return hook
 
     @contextmanager
     def record(self, mode: str) -> Iterator[None]:
         """Record the tracked layers' inputs and outputs of the forward pass run inside."""
+        self.begin(mode)
+        try:
+            yield
+        finally:
+            self.end()
+
+    def begin(self, mode: str) -> None:
+        """Start recording a forward pass (``record`` without a ``with``; for callbacks)."""
         if mode not in ("train", "val"):
             raise InvalidParameterError(f"mode must be 'train' or 'val', got {mode!r}")
         self._mode = mode
         self._acts[mode] = [[] for _ in self.layers]
         self._outs[mode] = [[] for _ in self.layers]
-        try:
-            yield
-        finally:
-            self._mode = None
+        if mode == "train":
+            self._train_grads = [[] for _ in self.layers]
+
+    def end(self) -> None:
+        """Stop recording."""
+        self._mode = None
 
     def backward(self, loss: Tensor, val_loss: Tensor, idx: Any, *, lr: float) -> Tensor:
         """``loss.backward()`` plus the step's In-Run values; returns the per-example dots.
@@ -124,56 +140,80 @@ class InRunShapley:
         """
         if "train" not in self._outs or "val" not in self._outs:
             raise InvalidParameterError("record both a 'val' and a 'train' forward before backward")
-        idx_arr = np.asarray(idx, dtype=np.int64).reshape(-1)
-        v_outs = [
-            torch.cat([_3d(o) for o in outs], 1) if outs else None for outs in self._outs["val"]
-        ]
+        val = self.validation(val_loss)
+        loss.backward()
+        dots = self.train_dots(val)
+        self.add(idx, dots, lr=lr)
+        return dots
+
+    def validation(self, val_loss: Tensor) -> list[tuple[Tensor, Tensor] | None]:
+        """Per tracked layer, the validation batch's activations and output gradients.
+
+        ``val_loss`` comes from a forward recorded under ``record("val")``; ``.grad`` is not
+        touched. The result serves every micro-batch of one optimizer step.
+        """
+        if "val" not in self._outs:
+            raise InvalidParameterError("record a 'val' forward before asking for its gradient")
         flat = [o for outs in self._outs["val"] for o in outs]
         g_flat = torch.autograd.grad(val_loss, flat, allow_unused=True)
-        g_val: list[Tensor | None] = []
+        out: list[tuple[Tensor, Tensor] | None] = []
         pos = 0
-        for outs, vo in zip(self._outs["val"], v_outs, strict=True):
+        for outs, acts in zip(self._outs["val"], self._acts["val"], strict=True):
             gs = [
                 torch.zeros_like(o) if g is None else g
                 for o, g in zip(outs, g_flat[pos : pos + len(outs)], strict=True)
             ]
             pos += len(outs)
-            g_val.append(torch.cat([_3d(g) for g in gs], 1) if vo is not None else None)
-        train_grads: list[list[Tensor | None]] = [[None] * len(o) for o in self._outs["train"]]
-        hooks = []
-        for k, outs in enumerate(self._outs["train"]):
-            for j, o in enumerate(outs):
-                if o.requires_grad:
-                    hooks.append(o.register_hook(self._grab(train_grads, k, j)))
-        loss.backward()
-        for h in hooks:
-            h.remove()
+            if not outs:
+                out.append(None)
+                continue
+            av = torch.cat([_3d(x) for x in acts], 1)
+            out.append((av, torch.cat([_3d(g) for g in gs], 1)))
+        del self._acts["val"], self._outs["val"]
+        return out
+
+    def train_dots(self, val: list[tuple[Tensor, Tensor] | None]) -> Tensor:
+        """Per-example ``<grad l_i, grad L_val>`` of the recorded train forward, after its backward.
+
+        The backward may be anyone's (``loss.backward()``, a Trainer's accelerator): the output
+        gradients were caught by tensor hooks put on at forward time.
+        """
+        if "train" not in self._outs:
+            raise InvalidParameterError("record a 'train' forward (and backward it) first")
         dots: Tensor | None = None
         for k, layer in enumerate(self.layers):
-            acts, gv = self._acts["train"][k], g_val[k]
-            if not acts or gv is None:
+            acts, v = self._acts["train"][k], val[k]
+            if not acts or v is None:
                 continue
             a = torch.cat([_3d(x) for x in acts], 1)
             g = torch.cat(
                 [
                     _3d(torch.zeros_like(o) if t is None else t)
-                    for o, t in zip(self._outs["train"][k], train_grads[k], strict=True)
+                    for o, t in zip(self._outs["train"][k], self._train_grads[k], strict=True)
                 ],
                 1,
             )
-            av = torch.cat([_3d(x) for x in self._acts["val"][k]], 1)
-            d = layer_dots(a, g, av, gv, bias=getattr(layer, "bias", None) is not None)
+            d = layer_dots(a, g, v[0], v[1], bias=getattr(layer, "bias", None) is not None)
             dots = d if dots is None else dots + d
-        self._acts.clear()
-        self._outs.clear()
+        del self._acts["train"], self._outs["train"]
+        self._train_grads = []
         if dots is None:
             raise InvalidDataError("no tracked layer was used by both the train and val forward")
+        return dots
+
+    def add(self, idx: Any, dots: Tensor, *, lr: float) -> None:
+        """Add ``lr * dots`` to the values of the examples ``idx`` (one step)."""
+        idx_arr = np.asarray(idx, dtype=np.int64).reshape(-1)
         if len(dots) != len(idx_arr):
             raise InvalidDataError(f"idx has {len(idx_arr)} entries, the batch has {len(dots)}")
+        if len(idx_arr) and (idx_arr.min() < 0 or idx_arr.max() >= len(self.values)):
+            raise InvalidDataError(
+                f"example ids must lie in [0, {len(self.values)}), got {idx_arr.min()}.."
+                f"{idx_arr.max()}"
+            )
         np.add.at(self.values, idx_arr, float(lr) * dots.detach().double().cpu().numpy())
         np.add.at(self.counts, idx_arr, 1)
         self.steps += 1
-        return dots
 
     @staticmethod
     def _grab(store: list[list[Tensor | None]], k: int, j: int) -> Any:
