@@ -147,6 +147,9 @@ def test_methods_under_share_and_token_budgets_with_caps(lm, files, tmp_path) ->
         select_corpus(corpus, model, tok, method="less", budget=0.5)
     with pytest.raises(InvalidParameterError, match="exceeds the corpus"):
         select_corpus(corpus, model, tok, method="ifd", budget=int(tokens.sum()) + 1)
+    two = Corpus.from_records(RECORDS[:2])  # 4 and 7 response tokens
+    with pytest.raises(InvalidParameterError, match="no example fits a budget of 3 tokens"):
+        select_corpus(two, model, tok, method="ifd", budget=3)
     with pytest.raises(InvalidDataError, match="cap column 'domain'"):
         select_corpus(corpus, model, tok, method="ifd", budget=0.5, cap_column="domain", cap=0.5)
     sel = select_corpus(corpus, model, tok, method="mix", budget=0.3, target=target,

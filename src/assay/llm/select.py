@@ -193,6 +193,11 @@ def select_corpus(
         positions = diverse_pick(E, filler, quality=q, diversity=w, seed=seed)
         if method == "kcenter":  # pick order as the score: 0 = first
             scores[positions] = np.arange(len(positions), dtype=np.float64)
+    if len(positions) == 0:
+        raise InvalidParameterError(
+            f"no example fits a budget of {main.limit} {main.unit} (the shortest example has "
+            f"{int(tokens.min())} tokens)"
+        )
     replay_pos = np.zeros(0, np.int64)
     spent = int(tokens[positions].sum())
     if replay is not None and back is not None and back.limit > 0:
