@@ -127,7 +127,8 @@ def test_methods_under_share_and_token_budgets_with_caps(lm, files, tmp_path) ->
     target = load_corpus(files[3])
     tokens = np.array([e.n_scored for e in encode(tok, corpus)])
     for method in ("perplexity", "ifd", "kcenter", "sensitivity", "mix"):
-        sel = select_corpus(corpus, model, tok, method=method, budget=0.4, out=tmp_path / f"{method}.csv",
+        out = tmp_path / f"{method}.csv"
+        sel = select_corpus(corpus, model, tok, method=method, budget=0.4, out=out,
                             cap_column="source", cap=0.4, clusters=3)  # fmt: skip
         assert len(sel.positions) == 8 == len(set(sel.positions.tolist()))  # round(0.4 * 21)
         counts = corpus.table["source"].iloc[sel.positions].value_counts()
