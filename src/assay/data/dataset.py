@@ -1,8 +1,10 @@
 """The immutable :class:`Dataset`: features, integer-coded labels, ids, optional groups.
 
 Labels are stored as integer codes ``0..K-1`` into ``classes`` so that every learner, scorer and
-valuation method can index with them; ``labels`` gives back the original values. Arrays are made
-read-only on construction, so a ``Dataset`` can be shared between threads and cached by hash.
+valuation method can index with them; ``labels`` gives back the original values. A *regression*
+dataset has no classes (``classes`` is empty) and ``y`` holds the float targets themselves
+(:attr:`Dataset.is_regression`). Arrays are made read-only on construction, so a ``Dataset`` can
+be shared between threads and cached by hash.
 """
 
 from __future__ import annotations
@@ -73,16 +75,81 @@ def check_features(
     return arr
 
 
+TASKS = ("classification", "regression", "auto")
+
+
+def no_classes() -> NDArray[np.float64]:
+    """The ``classes`` of a regression dataset: empty (``y`` holds the targets themselves)."""
+    return np.empty(0, dtype=np.float64)
+
+
+def looks_continuous(y: ArrayLike) -> bool:
+    """Whether ``y`` is a float target with more than 10 distinct values, not all whole numbers.
+
+    The rule that separates a regression target from class labels stored as floats.
+    """
+    arr = np.asarray(y)
+    if arr.dtype.kind != "f":
+        return False
+    distinct = np.unique(arr[~np.isnan(arr)])
+    return len(distinct) > 10 and not np.all(distinct == np.round(distinct))
+
+
+def check_task(task: str) -> str:
+    """``task`` if it is one of :data:`TASKS`, else :class:`InvalidParameterError`."""
+    if task not in TASKS:
+        from assay.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    return task
+
+
+def encode_targets(y: ArrayLike, what: str = "y") -> NDArray[np.float64]:
+    """A regression target as a finite float64 vector, or :class:`InvalidDataError` saying why."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidDataError(f"{what} must be 1-D (n_samples,), got shape {arr.shape}")
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidDataError(
+                f"{what}: a regression target must be numeric, got values like "
+                f"{arr[:3].tolist()} ({exc})"
+            ) from exc
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidDataError(
+            f"{what} has {int(bad.sum())} missing or infinite targets "
+            f"(first at row {int(np.flatnonzero(bad)[0])})"
+        )
+    if np.abs(arr).max(initial=0.0) > MAX_FEATURE_MAGNITUDE:
+        raise InvalidDataError(
+            f"{what} has targets beyond ±{MAX_FEATURE_MAGNITUDE:.2g}: rescale the target"
+        )
+    return arr
+
+
 def encode_labels(
     y: ArrayLike, classes: ArrayLike | None = None, what: str = "y"
-) -> tuple[NDArray[np.int64], NDArray[Any]]:
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Encode labels as integer codes into ``classes`` (sorted unique labels when not given).
+
+    ``classes`` of size 0 (:func:`no_classes`) means a regression target: the float targets are
+    returned as they are (see :func:`encode_targets`).
 
     Raises
     ------
     InvalidDataError
         If ``y`` is not 1-D, has missing values, or holds a label that ``classes`` lacks.
     """
+    if classes is not None and np.asarray(classes).size == 0:
+        return encode_targets(y, what), no_classes()
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -93,14 +160,12 @@ def encode_labels(
     if arr.dtype == object and any(v is None for v in arr):
         raise InvalidDataError(f"{what} has missing (None) labels")
     if classes is None:
-        if arr.dtype.kind == "f":
-            distinct = np.unique(arr)
-            if len(distinct) > 10 and not np.all(distinct == np.round(distinct)):
-                raise InvalidDataError(
-                    f"{what}: target looks continuous ({len(distinct)} distinct float values); "
-                    "assay values classification data: use a classification target "
-                    "(or bin it into classes)"
-                )
+        if looks_continuous(arr):
+            raise InvalidDataError(
+                f"{what}: target looks continuous ({len(np.unique(arr))} distinct float "
+                "values); a classifier needs class labels: use a regression learner "
+                "(--learner ridge, task='regression') or bin the target into classes"
+            )
         cls, codes = np.unique(arr, return_inverse=True)
         return codes.astype(np.int64), cls
     cls = np.asarray(classes)
@@ -125,16 +190,16 @@ def _missing(a: NDArray[Any]) -> NDArray[np.bool_]:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled classification dataset, immutable.
+    """A labelled dataset (classification, or regression when ``classes`` is empty), immutable.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
         Finite float features.
     y : ndarray of shape (n,)
-        Integer label codes into ``classes``.
+        Integer label codes into ``classes``; for regression the float targets.
     classes : ndarray of shape (K,)
-        The original label values, in code order.
+        The original label values, in code order; empty for regression.
     ids : ndarray of shape (n,)
         One identifier per row (defaults to ``0..n-1``); carried into every result.
     feature_names : tuple of str, optional
@@ -148,7 +213,7 @@ class Dataset:
     """
 
     X: NDArray[np.float64]
-    y: NDArray[np.int64]
+    y: NDArray[Any]
     classes: NDArray[Any]
     ids: NDArray[Any]
     feature_names: tuple[str, ...] | None = None
@@ -168,7 +233,7 @@ class Dataset:
                 f"shape mismatch: X has {self.X.shape[1]} columns but "
                 f"{len(self.feature_names)} feature names were given"
             )
-        if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+        if len(self.y) and len(self.classes) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
             raise InvalidDataError(
                 f"label codes must lie in [0, {len(self.classes)}), got range "
                 f"[{self.y.min()}, {self.y.max()}]"
@@ -190,12 +255,21 @@ class Dataset:
         groups: ArrayLike | None = None,
         classes: ArrayLike | None = None,
         name: str = "",
+        task: str = "classification",
     ) -> Dataset:
         """Validate and encode NumPy-like arrays into a :class:`Dataset`.
 
         ``classes`` fixes the label coding (pass the training set's ``classes`` when building a
-        validation or test set, so that codes agree and unknown labels are caught).
+        validation or test set, so that codes agree and unknown labels are caught). ``task``
+        is ``"classification"`` (a continuous float target is refused), ``"regression"`` (``y``
+        is kept as float targets and ``classes`` is empty) or ``"auto"`` (regression exactly
+        when :func:`looks_continuous`); a given ``classes`` decides on its own.
         """
+        check_task(task)
+        if classes is None and (
+            task == "regression" or (task == "auto" and looks_continuous(y))
+        ):
+            classes = no_classes()
         Xa = check_features(X, names=None if feature_names is None else list(feature_names))
         Xa = Xa.copy()
         ya = np.asarray(y)
@@ -260,12 +334,24 @@ class Dataset:
         return len(self.classes)
 
     @property
+    def is_regression(self) -> bool:
+        """Whether ``y`` holds float regression targets (no classes)."""
+        return len(self.classes) == 0
+
+    @property
+    def task(self) -> str:
+        """``"regression"`` or ``"classification"``."""
+        return "regression" if self.is_regression else "classification"
+
+    @property
     def labels(self) -> NDArray[Any]:
-        """The original label values of every row."""
-        return self.classes[self.y]
+        """The original label values of every row (the targets for regression)."""
+        return self.y if self.is_regression else self.classes[self.y]
 
     def class_counts(self) -> NDArray[np.int64]:
-        """Rows per class code, shape (K,)."""
+        """Rows per class code, shape (K,) (shape (0,) for regression)."""
+        if self.is_regression:
+            return np.zeros(0, dtype=np.int64)
         return np.bincount(self.y, minlength=self.n_classes)
 
     def subset(self, indices: ArrayLike) -> Dataset:
@@ -287,11 +373,11 @@ class Dataset:
             name=self.name,
         )
 
-    def with_labels(self, y: NDArray[np.int64]) -> Dataset:
-        """The same rows with other label codes (used by noise injection)."""
+    def with_labels(self, y: NDArray[Any]) -> Dataset:
+        """The same rows with other label codes, or targets for regression (noise injection)."""
         return Dataset(
             self.X,
-            np.asarray(y, dtype=np.int64),
+            np.asarray(y, dtype=np.float64 if self.is_regression else np.int64),
             self.classes,
             self.ids,
             self.feature_names,
@@ -345,5 +431,5 @@ class Dataset:
     def __repr__(self) -> str:
         return (
             f"Dataset(name={self.name!r}, n={self.n}, n_features={self.n_features}, "
-            f"classes={self.classes.tolist()[:10]})"
+            + ("task='regression')" if self.is_regression else f"classes={self.classes.tolist()[:10]})")
         )

@@ -9,6 +9,7 @@ from assay.learners.networks import (
     make_cnn,
     make_mlp,
 )
+from assay.learners.ridge import FittedRidge, RidgeRegression
 from assay.learners.registry import learner_names, make_learner
 from assay.learners.sklearn import SklearnLearner
 
@@ -16,9 +17,11 @@ __all__ = [
     "BatchLearner",
     "CNNClassifier",
     "FittedModels",
+    "FittedRidge",
     "LogisticRegression",
     "MLPClassifier",
     "NetworkClassifier",
+    "RidgeRegression",
     "SklearnLearner",
     "TrainingData",
     "learner_names",

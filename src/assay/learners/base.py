@@ -29,15 +29,18 @@ class TrainingData:
     """A dataset as tensors on the learner's device and dtype, prepared once and reused."""
 
     X: torch.Tensor  # (n, d)
-    y: torch.Tensor  # (n,) long
-    n_classes: int
-    onehot: torch.Tensor  # (n, K)
+    y: torch.Tensor  # (n,) long; for regression the float targets in the learner's dtype
+    n_classes: int  # 0 for regression
+    onehot: torch.Tensor  # (n, K); (n, 0) for regression
 
     @classmethod
     def from_dataset(
         cls, data: Dataset, dtype: torch.dtype, device: torch.device | str
     ) -> TrainingData:
         X = torch.tensor(np.asarray(data.X), dtype=dtype, device=device)
+        if data.is_regression:
+            y = torch.tensor(np.asarray(data.y), dtype=dtype, device=device)
+            return cls(X, y, 0, torch.zeros((data.n, 0), dtype=dtype, device=device))
         y = torch.tensor(np.asarray(data.y), dtype=torch.long, device=device)
         onehot = torch.nn.functional.one_hot(y, data.n_classes).to(dtype)
         return cls(X, y, data.n_classes, onehot)
@@ -70,6 +73,12 @@ class FittedModels(ABC):
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
         """Class probabilities, shape (B, m, K), for inputs ``X`` of shape (m, d)."""
 
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        """Regression predictions, shape (B, m) (regressors only)."""
+        from assay.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"{type(self).__name__} is a classifier: it has no predict")
+
     def state(self) -> State | None:
         """Parameters for warm-starting another fit (None if the learner cannot warm-start)."""
         return None
@@ -89,13 +98,15 @@ class FittedModels(ABC):
 
 
 class BatchLearner(ABC):
-    """Trains many independent classifiers at once.
+    """Trains many independent classifiers (or regressors, ``task = "regression"``) at once.
 
     Subclasses keep ``__init__`` to storing parameters (scikit-learn convention) and expose them
     through :meth:`get_params`, which also feeds the utility's cache key.
     """
 
     name: str = "learner"
+    #: ``"classification"`` (``predict_proba``) or ``"regression"`` (``predict``)
+    task: str = "classification"
     #: whether ``fit`` accepts ``init`` (a :data:`State`) to warm-start
     supports_warm_start: bool = False
 

@@ -1,4 +1,4 @@
-"""Learners by name: ``logistic``, ``mlp``, ``sklearn:<dotted.path.to.Class>``."""
+"""Learners by name: ``logistic``, ``mlp``, ``cnn``, ``ridge`` (regression), ``sklearn:<path>``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from assay.errors import InvalidParameterError, check_params, unknown_name
 from assay.learners.base import BatchLearner
 from assay.learners.logistic import LogisticRegression
 from assay.learners.networks import CNNClassifier, MLPClassifier
+from assay.learners.ridge import RidgeRegression
 from assay.learners.sklearn import SklearnLearner
 
 _BUILTIN: dict[str, type[BatchLearner]] = {
     "logistic": LogisticRegression,
     "mlp": MLPClassifier,
     "cnn": CNNClassifier,
+    "ridge": RidgeRegression,
 }
 
 

@@ -7,6 +7,11 @@ tensor program each, spread with joblib when a backend is configured, and scored
 Untrainable subsets (empty, or fewer than two classes) are never passed to the learner: they get
 ``default_score`` (the scorer's ``empty_value`` unless given), or with ``single_class="constant"``
 a one-class subset predicts its class everywhere and is scored like any model.
+
+Regression (a :attr:`~assay.data.Dataset.is_regression` training set, a regressor such as
+``ridge`` and a regression scorer, ``r2`` by default): models ``predict`` values, and an empty
+subset scores as the constant prediction of the training targets' mean unless ``default_score``
+is given.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from assay.learners.registry import make_learner
 from assay.parallel import chunked, map_tasks
 from assay.runs import digest, run_identity
 from assay.utility.cache import UtilityCache, subset_keys
-from assay.utility.scorers import Scorer, make_scorer
+from assay.utility.scorers import Scorer, default_scorer, make_scorer
 
 Tensor = torch.Tensor
 Truncation = Callable[[int, NDArray[np.float64]], NDArray[np.bool_]]
@@ -46,6 +51,13 @@ def check_train_valid(train: Dataset, valid: Dataset) -> None:
         raise InvalidDataError(
             f"shape mismatch: train has {train.n_features} features, validation {valid.n_features}"
         )
+    if train.is_regression or valid.is_regression:
+        if train.task != valid.task:
+            raise InvalidDataError(
+                f"train is a {train.task} set but validation a {valid.task} set; build both "
+                "with the same task"
+            )
+        return
     if not np.array_equal(np.asarray(train.classes), np.asarray(valid.classes)):
         raise InvalidDataError(
             "train and validation use different label codings "
@@ -65,6 +77,32 @@ def check_train_valid(train: Dataset, valid: Dataset) -> None:
         )
 
 
+def check_task_parts(learner: BatchLearner, scorer: Scorer, train: Dataset, valid: Dataset) -> None:
+    """Raise a clear error unless learner, scorer and data are all classification or regression."""
+    task = train.task
+    if learner.task != task:
+        if task == "regression":
+            raise InvalidDataError(
+                f"the target is continuous (regression) but learner {learner.name!r} is a "
+                "classifier: use a regressor (--learner ridge)"
+            )
+        raise InvalidDataError(
+            f"learner {learner.name!r} is a regressor but the target has classes "
+            f"({train.classes.tolist()[:10]}); build the data with task='regression' "
+            "(a numeric target) or use a classifier"
+        )
+    if scorer.task != task:
+        wanted = "r2 or neg_mse" if task == "regression" else "accuracy, log_likelihood or confidence"
+        raise InvalidParameterError(
+            f"scorer {scorer.name!r} is for {scorer.task} but the task is {task}: use {wanted}"
+        )
+    if task == "regression" and scorer.name == "r2" and np.ptp(valid.y) == 0:
+        raise InvalidDataError(
+            f"r2 needs validation targets that vary; all {valid.n} equal {valid.y[0]!r} "
+            "(use neg_mse)"
+        )
+
+
 class Utility:
     """Score of a model trained on a subset of ``train``, evaluated on ``valid``.
 
@@ -74,8 +112,9 @@ class Utility:
         What to train (a name is passed to :func:`assay.learners.make_learner`).
     train, valid : Dataset
         The players are the rows of ``train``; scores are computed on ``valid``.
-    scorer : str or Scorer
-        ``accuracy``, ``log_likelihood`` or ``confidence`` (per validation point).
+    scorer : str or Scorer, optional
+        ``accuracy`` (the default), ``log_likelihood`` or ``confidence`` (per validation point);
+        for regression ``r2`` (the default) or ``neg_mse``.
     default_score : float, optional
         Score of untrainable subsets; defaults to the scorer's ``empty_value``.
     single_class : {"default", "constant"}
@@ -103,7 +142,7 @@ class Utility:
         learner: BatchLearner | str,
         train: Dataset,
         valid: Dataset,
-        scorer: str | Scorer = "accuracy",
+        scorer: str | Scorer | None = None,
         *,
         default_score: float | None = None,
         single_class: str = "default",
@@ -120,11 +159,14 @@ class Utility:
             raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
         self.learner = make_learner(learner)
         self.train, self.valid = train, valid
-        self.scorer = make_scorer(scorer)
+        self.scorer = make_scorer(default_scorer(train.task) if scorer is None else scorer)
+        check_task_parts(self.learner, self.scorer, train, valid)
         self.default_score = (
-            self.scorer.empty_value(train.n_classes)
-            if default_score is None
-            else float(default_score)
+            float(default_score)
+            if default_score is not None
+            else self._mean_score()
+            if train.is_regression
+            else self.scorer.empty_value(train.n_classes)
         )
         self.single_class = single_class
         self.n_jobs = n_jobs
@@ -137,6 +179,17 @@ class Utility:
         self.prefix_cache = (
             None if cache_dir is None else UtilityCache(f"{cache_dir}/{self.key}/prefix")
         )
+
+    def _mean_score(self) -> float:
+        """Score of predicting the training targets' mean everywhere (regression's empty set)."""
+        y = torch.tensor(np.array(self.valid.y), dtype=torch.float64)
+        pred = torch.full((1, self.valid.n), float(np.mean(self.train.y)), dtype=torch.float64)
+        return float(self.scorer(pred, y).reshape(-1)[0]) if not self.scorer.per_point else 0.0
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"regression"`` (the training data's)."""
+        return self.train.task
 
     # ----------------------------------------------------------------- identity
     @property
@@ -242,6 +295,11 @@ class Utility:
         """Scores of fitted models on ``valid`` (or ``X``, ``y``), with the untrainable policy."""
         X = self._valid.X if X is None else X
         y = self._valid.y if y is None else y
+        if self.train.is_regression:
+            pred = fitted.predict(X)
+            scores = self.scorer(pred, y).to(torch.float64)
+            done = fitted.trained.to(scores.device).view(-1, *([1] * (scores.dim() - 1)))
+            return torch.where(done, scores, self.default_score).cpu().numpy()
         proba = fitted.predict_proba(X)
         trained = fitted.trained.to(proba.device)
         n_present = fitted.present.sum(1).to(proba.device)

@@ -3,6 +3,9 @@
 ``B`` bootstrap samples are drawn as multinomial counts and passed to the learner as sample
 weights, so a whole round of bagged models is one batched fit. A point's value is the mean, over
 the models whose bootstrap missed it, of 1[model predicts its label]; low values flag label noise.
+For a regression target (a regressor such as ``ridge``) the per-model score is the negative
+squared error ``-(f(x_i) - y_i)^2`` (Kwon & Zou's regression form): the value is minus the
+out-of-bag mean squared error, so outlying targets get the lowest values.
 
 A point that no bootstrap ever left out has no estimate: its value is NaN with count 0 (and a
 warning says how many), not 0, the worst score. NaN values come last in every ordering of a
@@ -18,7 +21,7 @@ import numpy as np
 import torch
 
 from assay.errors import InvalidParameterError
-from assay.learners.base import State
+from assay.learners.base import FittedModels, State
 from assay.result import ValuationResult
 from assay.utility.utility import Utility
 from assay.valuation.base import Estimate, Game, RunningMoments, SamplingValuation
@@ -104,11 +107,19 @@ class DataOOB(SamplingValuation):
                 else {k: v.expand(len(batch), *v.shape[1:]).clone() for k, v in full.items()}
             )
             fitted = game.fit(batch, init)
-            proba = fitted.predict_proba(game.train_data.X)
-            hit = proba.argmax(-1) == game.train_data.y
-            correct[lo : lo + step] = hit.to(torch.float64).cpu().numpy()
+            correct[lo : lo + step] = _oob_scores(game, fitted)
             trained[lo : lo + step] = fitted.trained.cpu().numpy()
         moments[""].update(correct, (counts == 0) & trained[:, None])
+
+
+def _oob_scores(game: Utility, fitted: FittedModels) -> np.ndarray:
+    """Every model's score on every training point: 1[right class], or -(squared error)."""
+    data = game.train_data
+    if game.train.is_regression:
+        err = fitted.predict(data.X) - data.y.to(data.X.dtype)
+        return (-(err**2)).to(torch.float64).cpu().numpy()
+    hit = fitted.predict_proba(data.X).argmax(-1) == data.y
+    return hit.to(torch.float64).cpu().numpy()
 
 
 def _full_state(game: Utility) -> State | None:

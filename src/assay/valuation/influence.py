@@ -41,6 +41,7 @@ from assay.second_order.inverse import SOLVERS, make_solver
 from assay.second_order.solvers import InverseHessian
 from assay.valuation.base import Game, ValuationMethod, player_ids
 from assay.valuation.local_influence import utility_parts, validation_gradient
+from assay.valuation.ridge_influence import ridge_influence
 
 Tensor = torch.Tensor
 
@@ -139,7 +140,17 @@ class InfluenceFunction(ValuationMethod):
     def scores(
         self, learner: BatchLearner, train: Dataset, valid: Dataset
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The scores of every point of ``train`` and the facts to record."""
+        """The scores of every point of ``train`` and the facts to record.
+
+        A regression target (ridge learner) takes the closed form of
+        :func:`~assay.valuation.ridge_influence.ridge_influence` (squared-error loss, exact
+        Hessian).
+        """
+        if train.is_regression:
+            values = ridge_influence(
+                learner, train, valid, reduction=self.reduction, damping=self.damping
+            )
+            return values, {"solver": "exact", "damping": self.damping, "loss": "squared error"}
         model = self._model(learner, train)
         solver = make_solver(
             model,
@@ -185,8 +196,10 @@ class InfluenceValue(InfluenceFunction):
     def scores(
         self, learner: BatchLearner, train: Dataset, valid: Dataset
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if isinstance(learner, LogisticRegression) or (
-            self.network == "as-trained" and isinstance(learner, NetworkClassifier)
+        if (
+            isinstance(learner, LogisticRegression)
+            or train.is_regression
+            or (self.network == "as-trained" and isinstance(learner, NetworkClassifier))
         ):
             return super().scores(learner, train, valid)
         if not isinstance(learner, NetworkClassifier):

@@ -7,6 +7,20 @@ the test points. Its Shapley values follow from one sort per test point and the 
     s_N = 1[y_N = y] / N,   s_i = s_{i+1} + (1[y_i = y] - 1[y_{i+1} = y]) / K * min(K, i) / i,
 
 over training points sorted by distance. Test points are processed in chunks (bounded memory).
+
+**Regression** (a dataset with float targets, Jia et al.'s KNN-regression utility): the utility
+is the negative squared error of the unweighted K-NN prediction,
+``U(S) = -((1/K) sum_{l <= min(K, |S|)} y_{alpha_l(S)} - y)^2`` (so ``U(empty) = -y^2``).
+Adjacent points ``i`` and ``i + 1`` in distance order differ only in subsets where ``i`` is among
+the K nearest, and there the difference is linear in the mean target of the other K - 1 nearest
+points. Averaging over the Shapley distribution of subsets (a random inclusion rate p, uniform on
+[0, 1]) gives, with ``q(r) = 1/2`` for ``r < K`` and ``K (K - 1) / (2 r (r + 1))`` otherwise,
+
+    s_i - s_{i+1} = (y_{i+1} - y_i) / K * ( ((y_i + y_{i+1}) / K - 2 y) min(K, i) / i
+                     + 2 / K * ( q(i - 1) sum_{j < i} y_j + sum_{j > i + 1} q(j - 2) y_j ) ),
+
+and efficiency (the values sum to ``U(N) - U(empty)``) fixes ``s_N``: O(n) per test point after
+its sort. The tests check it against enumeration of the same utility.
 """
 
 from __future__ import annotations
@@ -34,11 +48,62 @@ def _sorted_matches(
     return order, (yt[order] == yv[:, None]).to(torch.float64)
 
 
+def _sorted_targets(
+    train: Dataset, valid: Dataset, rows: slice
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training order by distance (m, n), training targets in that order (m, n), test targets."""
+    Xt = torch.tensor(np.asarray(train.X))
+    Xv = torch.tensor(np.asarray(valid.X[rows]))
+    order = torch.argsort(torch.cdist(Xv, Xt), dim=1, stable=True)
+    yt = torch.tensor(np.array(train.y, dtype=np.float64))
+    return order, yt[order], torch.tensor(np.array(valid.y[rows], dtype=np.float64))
+
+
+def knn_regression_shapley(ys: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Exact Shapley values (m, n) of the K-NN regression utility, targets sorted by distance.
+
+    ``ys`` (m, n) holds each test point's training targets nearest first, ``y`` (m,) the test
+    targets (see the module docstring for the recursion).
+    """
+    m, n = ys.shape
+    pos = torch.arange(1, n + 1, dtype=torch.float64)  # i = 1..n
+    kk = float(k)
+
+    def q(r: torch.Tensor) -> torch.Tensor:
+        return torch.where(r < kk, 0.5, kk * (kk - 1) / (2 * r * (r + 1)).clamp_min(1.0))
+
+    zero = torch.zeros(m, 1, dtype=torch.float64)
+    before = torch.cat([zero, torch.cumsum(ys, 1)[:, :-1]], 1)  # sum_{j < i} y_j, i = 1..n
+    weighted = ys * q(pos - 2)[None]  # y_j q(j - 2)
+    after = torch.flip(torch.cumsum(torch.flip(weighted, [1]), 1), [1])  # sum_{j >= i}
+    after = torch.cat([after, zero, zero], 1)  # so that after[:, i + 1] (0-based) exists
+    i = pos[:-1]  # differences d_i for i = 1..n-1
+    yi, yn = ys[:, :-1], ys[:, 1:]
+    near = torch.minimum(i, torch.tensor(kk)) / i
+    rest = q(i - 1)[None] * before[:, :-1] + after[:, 2 : n + 1]
+    d = (yn - yi) / kk * (((yi + yn) / kk - 2 * y[:, None]) * near[None] + 2 / kk * rest)
+    top = ys[:, : min(k, n)].sum(1) / kk
+    gain = -((top - y) ** 2) + y**2  # U(N) - U(empty)
+    s_n = (gain - (d * i[None]).sum(1)) / n
+    tail = torch.flip(torch.cumsum(torch.flip(d, [1]), 1), [1])  # sum_{l >= i} d_l
+    return torch.cat([tail + s_n[:, None], s_n[:, None]], 1)
+
+
 def knn_shapley_values(
     train: Dataset, valid: Dataset, k: int, chunk: int = 256
 ) -> NDArray[np.float64]:
-    """Exact KNN-Shapley value of every training point, averaged over ``valid``."""
+    """Exact KNN-Shapley value of every training point, averaged over ``valid``.
+
+    Classification uses the label-likelihood utility, a regression dataset the negative
+    squared error of the K-NN regressor (module docstring).
+    """
     n = train.n
+    if train.is_regression:
+        acc = torch.zeros(n, dtype=torch.float64)
+        for lo in range(0, valid.n, chunk):
+            order, ys, y = _sorted_targets(train, valid, slice(lo, lo + chunk))
+            acc.scatter_add_(0, order.flatten(), knn_regression_shapley(ys, y, k).flatten())
+        return (acc / valid.n).numpy()
     pos = torch.arange(1, n + 1, dtype=torch.float64)
     coef = torch.minimum(pos, torch.tensor(float(k))) / (k * pos)  # min(K, i) / (K i), i = 1..n
     total = torch.zeros(n, dtype=torch.float64)
@@ -89,11 +154,18 @@ def knn_shapley_loo_values(data: Dataset, k: int, chunk: int = 256) -> NDArray[n
 
 
 class KNNGame:
-    """The KNN utility as a game (for exact references and tests): U(S) averaged over ``valid``."""
+    """The KNN utility as a game (for exact references and tests): U(S) averaged over ``valid``.
+
+    Classification: the label likelihood; regression: the negative squared error of the
+    unweighted K-NN prediction (the sum over the nearest ``min(K, |S|)`` divided by K).
+    """
 
     def __init__(self, train: Dataset, valid: Dataset, k: int = 5) -> None:
         self.train, self.valid, self.k = train, valid, k
-        self._order, self._match = _sorted_matches(train, valid, slice(None))
+        if train.is_regression:
+            self._order, self._ys, self._y = _sorted_targets(train, valid, slice(None))
+        else:
+            self._order, self._match = _sorted_matches(train, valid, slice(None))
 
     @property
     def n_players(self) -> int:
@@ -106,7 +178,11 @@ class KNNGame:
             inside = mask[self._order]  # (m, n) in distance order
             rank = torch.cumsum(inside.to(torch.int64), 1)
             use = inside & (rank <= self.k)
-            out[b] = float(((self._match * use).sum(1) / self.k).mean())
+            if self.train.is_regression:
+                pred = (self._ys * use).sum(1) / self.k
+                out[b] = float((-((pred - self._y) ** 2)).mean())
+            else:
+                out[b] = float(((self._match * use).sum(1) / self.k).mean())
         return out
 
 
