@@ -233,7 +233,11 @@ class Dataset:
                 f"shape mismatch: X has {self.X.shape[1]} columns but "
                 f"{len(self.feature_names)} feature names were given"
             )
-        if len(self.y) and len(self.classes) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+        if (
+            len(self.y)
+            and len(self.classes)
+            and (self.y.min() < 0 or self.y.max() >= len(self.classes))
+        ):
             raise InvalidDataError(
                 f"label codes must lie in [0, {len(self.classes)}), got range "
                 f"[{self.y.min()}, {self.y.max()}]"
@@ -266,9 +270,7 @@ class Dataset:
         when :func:`looks_continuous`); a given ``classes`` decides on its own.
         """
         check_task(task)
-        if classes is None and (
-            task == "regression" or (task == "auto" and looks_continuous(y))
-        ):
+        if classes is None and (task == "regression" or (task == "auto" and looks_continuous(y))):
             classes = no_classes()
         Xa = check_features(X, names=None if feature_names is None else list(feature_names))
         Xa = Xa.copy()
@@ -429,7 +431,6 @@ class Dataset:
         return df
 
     def __repr__(self) -> str:
-        return (
-            f"Dataset(name={self.name!r}, n={self.n}, n_features={self.n_features}, "
-            + ("task='regression')" if self.is_regression else f"classes={self.classes.tolist()[:10]})")
+        return f"Dataset(name={self.name!r}, n={self.n}, n_features={self.n_features}, " + (
+            "task='regression')" if self.is_regression else f"classes={self.classes.tolist()[:10]})"
         )

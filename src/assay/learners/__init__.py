@@ -9,8 +9,8 @@ from assay.learners.networks import (
     make_cnn,
     make_mlp,
 )
-from assay.learners.ridge import FittedRidge, RidgeRegression
 from assay.learners.registry import learner_names, make_learner
+from assay.learners.ridge import FittedRidge, RidgeRegression
 from assay.learners.sklearn import SklearnLearner
 
 __all__ = [

@@ -139,8 +139,6 @@ class RidgeRegression(TorchLearner):
             sol = torch.cholesky_solve(rhs[..., None], L)[..., 0]
             bad = info != 0
             if bool(bad.any()):  # numerically indefinite (float32, huge scales): least squares
-                sol[bad] = (torch.linalg.pinv(A[bad], hermitian=True) @ rhs[bad][..., None])[
-                    ..., 0
-                ]
+                sol[bad] = (torch.linalg.pinv(A[bad], hermitian=True) @ rhs[bad][..., None])[..., 0]
             return sol
         return (torch.linalg.pinv(gram, hermitian=True) @ rhs[..., None])[..., 0]

@@ -92,7 +92,9 @@ def check_task_parts(learner: BatchLearner, scorer: Scorer, train: Dataset, vali
             "(a numeric target) or use a classifier"
         )
     if scorer.task != task:
-        wanted = "r2 or neg_mse" if task == "regression" else "accuracy, log_likelihood or confidence"
+        wanted = (
+            "r2 or neg_mse" if task == "regression" else "accuracy, log_likelihood or confidence"
+        )
         raise InvalidParameterError(
             f"scorer {scorer.name!r} is for {scorer.task} but the task is {task}: use {wanted}"
         )

@@ -64,8 +64,10 @@ def ridge_influence(
         raise InvalidParameterError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     data, vdata = learner.prepare(train), learner.prepare(valid)
     fitted = learner.fit(data, torch.ones(1, train.n, dtype=learner.dtype, device=learner.device))
-    theta = torch.cat([fitted.coef[0], fitted.intercept[:1]]) if learner.fit_intercept else (
-        fitted.coef[0]
+    theta = (
+        torch.cat([fitted.coef[0], fitted.intercept[:1]])
+        if learner.fit_intercept
+        else (fitted.coef[0])
     )
     Xa, Xv = _augment(data.X, learner.fit_intercept), _augment(vdata.X, learner.fit_intercept)
     r, rv = data.y - Xa @ theta, vdata.y - Xv @ theta
