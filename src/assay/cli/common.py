@@ -63,7 +63,9 @@ RestartOpt = typer.Option(
 
 def learner_option(default: str = "logistic") -> Any:
     """The ``--learner`` option with this default."""
-    return typer.Option(default, "--learner", "-l", help="logistic, mlp, cnn or sklearn:<Class>")
+    return typer.Option(
+        default, "--learner", "-l", help="logistic, mlp, cnn, ridge (regression) or sklearn:<Class>"
+    )
 
 
 def method_option(extra: str = "", default: Any = ...) -> Any:

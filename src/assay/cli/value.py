@@ -56,7 +56,11 @@ def value(
     learner: str = learner_option(),
     learner_param: list[str] = LearnerParamOpt,
     param: list[str] = ParamOpt,
-    scorer: str = typer.Option("accuracy", "--scorer", help="accuracy or log_likelihood"),
+    scorer: str | None = typer.Option(
+        None,
+        "--scorer",
+        help="accuracy (default) or log_likelihood; r2 (default) or neg_mse with a regressor",
+    ),
     budget: int | None = typer.Option(
         None, "--budget", "-b", help="samples: permutations, subsets or bootstrap models"
     ),
@@ -79,6 +83,8 @@ def value(
     """Value every training point of DATA; write id, value, stderr, count to --out.
 
     Without --valid / --valid-fraction the values are cross-fitted: every row gets one.
+
+    With a regressor (--learner ridge) the target is a number and the utility R^2 or -MSE.
     """
     from assay.data.task import TaskSpec, resolve_folds
     from assay.valuation.run import value_task

@@ -44,13 +44,17 @@ class BundledDataset:
     subsamples: bool = False
 
 
-def _sklearn(name: str) -> Callable[[int], Dataset]:
+def _sklearn(name: str, task: str = "classification") -> Callable[[int], Dataset]:
     def load(seed: int) -> Dataset:
         from sklearn import datasets
 
         bunch = getattr(datasets, f"load_{name}")()
         return Dataset.from_arrays(
-            bunch.data, bunch.target, feature_names=[str(f) for f in bunch.feature_names], name=name
+            bunch.data,
+            bunch.target,
+            feature_names=[str(f) for f in bunch.feature_names],
+            name=name,
+            task=task,
         )
 
     return load
@@ -78,6 +82,10 @@ REGISTRY: dict[str, BundledDataset] = {
     ),
     "digits": BundledDataset(_sklearn("digits"), description="8x8 digits, 1,797 x 64, 10 classes"),
     "wine": BundledDataset(_sklearn("wine"), description="wine, 178 x 13, 3 classes"),
+    "diabetes": BundledDataset(
+        _sklearn("diabetes", task="regression"),
+        description="diabetes progression (regression), 442 x 10, a float target",
+    ),
     "moons": BundledDataset(
         _moons,
         fractions=(0.5, 0.25, 0.25),

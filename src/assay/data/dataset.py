@@ -135,6 +135,17 @@ def encode_targets(y: ArrayLike, what: str = "y") -> NDArray[np.float64]:
     return arr
 
 
+def regression_hint(classes: ArrayLike) -> str:
+    """A hint to add to a label error when ``classes`` look like a numeric target's values."""
+    cls = np.asarray(classes)
+    if cls.dtype.kind in "iuf" and len(cls) > 20:
+        return (
+            "; a numeric target with many values is a regression target: use a regressor "
+            "(--learner ridge)"
+        )
+    return ""
+
+
 def encode_labels(
     y: ArrayLike, classes: ArrayLike | None = None, what: str = "y"
 ) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -172,9 +183,10 @@ def encode_labels(
     lookup = {v: i for i, v in enumerate(cls.tolist())}
     unknown = sorted({v for v in arr.tolist() if v not in lookup}, key=str)
     if unknown:
+        hint = regression_hint(cls)
         raise InvalidDataError(
             f"{what} has labels that the training data never has: {unknown[:10]} "
-            f"(training classes: {cls.tolist()[:20]})"
+            f"(training classes: {cls.tolist()[:20]}){hint}"
         )
     return np.fromiter((lookup[v] for v in arr.tolist()), np.int64, len(arr)), cls
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from assay.data.dataset import Dataset
+from assay.data.dataset import Dataset, looks_continuous
 from assay.data.encode import TableEncoder, split_labels
 from assay.errors import DataFileError, InvalidDataError
 
@@ -29,6 +29,7 @@ def encode_frame(
     categorical: Sequence[str] = (),
     encoder: TableEncoder | None = None,
     what: str = "table",
+    task: str = "classification",
 ) -> tuple[Dataset, TableEncoder, int]:
     """Encode a DataFrame into a :class:`Dataset` with a :class:`TableEncoder`.
 
@@ -48,6 +49,8 @@ def encode_frame(
     encoder : TableEncoder, optional
         An encoder fitted on the training table: ``df`` is matched to it by column name and
         transformed (validation, test and new rows); otherwise a new one is fitted on ``df``.
+    task : {"classification", "regression", "auto"}
+        See :meth:`Dataset.from_arrays` (``classes`` of size 0 also means regression).
 
     Returns
     -------
@@ -59,6 +62,8 @@ def encode_frame(
     if len(df) == 0:
         raise InvalidDataError(f"the {what} is empty (0 rows)")
     rows, labels, n_unlabelled = split_labels(df, target)
+    if classes is None and task == "auto" and looks_continuous(rows[target].to_numpy()):
+        task = "regression"
     if len(rows) == 0:
         raise InvalidDataError(f"every row of the {what} has a missing label in {target!r}")
     if encoder is None:
@@ -82,6 +87,7 @@ def encode_frame(
         groups=None if group_column is None else rows[group_column].to_numpy(),
         classes=classes,
         name=name,
+        task=task,
     )
     return data, encoder, n_unlabelled
 
@@ -97,12 +103,14 @@ def from_pandas(
     drop: Sequence[str] = (),
     categorical: Sequence[str] = (),
     encoder: TableEncoder | None = None,
+    task: str = "classification",
 ) -> Dataset:
     """Build a :class:`Dataset` from a DataFrame: ``target`` holds labels, the rest features.
 
     Columns of every type are encoded by a :class:`~assay.data.encode.TableEncoder` (see
     :func:`encode_frame`, which also returns the encoder); rows with a missing label are
-    excluded (a warning says how many).
+    excluded (a warning says how many). ``task="regression"`` (or ``"auto"`` on a continuous
+    float target) keeps the target as float values.
 
     Raises
     ------
@@ -119,6 +127,7 @@ def from_pandas(
         drop=drop,
         categorical=categorical,
         encoder=encoder,
+        task=task,
     )
     if dropped:
         log.warning("excluded %d rows with a missing label in %r", dropped, target)
@@ -209,8 +218,9 @@ def read_table(
     drop: Sequence[str] = (),
     categorical: Sequence[str] = (),
     encoder: TableEncoder | None = None,
+    task: str = "classification",
 ) -> Dataset:
-    """Read a CSV, TSV or Parquet file (see :func:`from_pandas` for the columns)."""
+    """Read a CSV, TSV or Parquet file (see :func:`from_pandas` for the columns and ``task``)."""
     return from_pandas(
         read_frame(path),
         target,
@@ -221,4 +231,5 @@ def read_table(
         drop=drop,
         categorical=categorical,
         encoder=encoder,
+        task=task,
     )

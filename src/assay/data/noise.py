@@ -18,6 +18,10 @@ def flip_labels(data: Dataset, rate: float, *, seed: int = 0) -> tuple[Dataset, 
     """
     if not 0.0 <= rate <= 1.0:
         raise InvalidParameterError(f"flip rate must lie in [0, 1], got {rate}")
+    if data.is_regression:
+        raise InvalidParameterError(
+            "label flips need class labels; this dataset has a regression target"
+        )
     if data.n_classes < 2:
         raise InvalidParameterError("cannot flip labels of a dataset with a single class")
     rng = np.random.default_rng(seed)

@@ -66,7 +66,7 @@ def split_dataset(
         The split is a deterministic function of the seed.
     stratify : bool
         Keep the class proportions in every part (falls back to a plain shuffle if a class
-        has fewer rows than parts).
+        has fewer rows than parts, and for a regression target).
     scale : bool
         Standardise features with train statistics only.
     """
@@ -79,7 +79,9 @@ def split_dataset(
         )
     idx = np.arange(data.n)
     present = data.class_counts()
-    strat = data.y if stratify and present[present > 0].min() >= 3 else None
+    strat = (
+        data.y if stratify and not data.is_regression and present[present > 0].min() >= 3 else None
+    )
     # whole row counts (float fractions would let scikit-learn round 700.0000001 up to 701)
     n_valid, n_test = round(fr[1] * data.n), round(fr[2] * data.n)
     if data.n - n_valid - n_test < 1 or n_valid < 1 or (n_test < 1 and fr[2] > 0):

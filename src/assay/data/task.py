@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assay.data.bundled import REGISTRY, dataset_names, load_dataset
-from assay.data.dataset import Dataset
+from assay.data.dataset import Dataset, check_task, looks_continuous, no_classes
 from assay.data.encode import TableEncoder, split_labels
 from assay.data.io import encode_frame, read_frame
 from assay.data.noise import flip_labels
@@ -53,6 +53,9 @@ class TaskSpec:
         carved out; every row but the test rows is a training row (valued in one of ``folds``
         stratified folds, validated on the others) and the validation set is empty. Excludes
         a ``valid`` file.
+    task : {"classification", "regression", "auto"}
+        What the target of a file is; ``auto`` makes a continuous float target a regression
+        target (:func:`assay.data.dataset.looks_continuous`). Bundled sets have their own.
     """
 
     source: str
@@ -70,6 +73,7 @@ class TaskSpec:
     drop: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     folds: int | None = None
+    task: str = "classification"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,7 +171,9 @@ def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableE
     labelled, labels, _ = split_labels(frame, spec.target)
     if len(labelled) == 0:
         raise InvalidDataError(f"every row has a missing label in {spec.target!r}")
-    classes = np.unique(labels)
+    raw = labelled[spec.target].to_numpy()
+    regression = spec.task == "regression" or (spec.task == "auto" and looks_continuous(raw))
+    classes = no_classes() if regression else np.unique(labels)
     parts: dict[str, Any] = {}
     if spec.valid is not None:
         parts["train"] = frame
@@ -200,6 +206,7 @@ def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableE
 def build_task(spec: TaskSpec) -> Task:
     """Load, split, scale and (optionally) corrupt the data the spec describes."""
     check_seed(spec.seed, "--seed")
+    check_task(spec.task)
     for what, frac in (
         ("valid fraction", spec.valid_fraction),
         ("test fraction", spec.test_fraction),

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from assay.data.dataset import Dataset
+from assay.data.dataset import Dataset, regression_hint
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.learners.base import BatchLearner, FittedModels, State, TrainingData
 from assay.learners.registry import make_learner
@@ -73,7 +73,8 @@ def check_train_valid(train: Dataset, valid: Dataset) -> None:
     unseen = sorted(set(np.unique(valid.y).tolist()) - set(present.tolist()))
     if unseen:
         raise InvalidDataError(
-            f"validation has labels the training data never has: {train.classes[unseen].tolist()}"
+            "validation has labels the training data never has: "
+            f"{train.classes[unseen].tolist()[:20]}{regression_hint(train.classes)}"
         )
 
 

@@ -152,7 +152,7 @@ def value_task(
     learner: str = "logistic",
     learner_params: dict[str, Any] | None = None,
     method_params: dict[str, Any] | None = None,
-    scorer: str = "accuracy",
+    scorer: str | None = None,
     budget: int | None = None,
     jobs: int = 1,
     backend: str = "auto",
@@ -179,8 +179,11 @@ def value_task(
         Learner name for :func:`assay.learners.make_learner`; ``learner_params`` its parameters.
     method_params : dict, optional
         Parameters of the method.
-    scorer : str
-        Utility scorer (``accuracy`` or ``log_likelihood``).
+    scorer : str, optional
+        Utility scorer: ``accuracy`` (default) or ``log_likelihood``; for a regression task
+        ``r2`` (default) or ``neg_mse``. A regressor (``learner="ridge"``) makes a
+        ``spec.task`` left at ``"classification"`` a regression task: the target is read as
+        float values.
     budget : int, optional
         Samples of a sampling method (permutations, subsets, bootstrap models).
     jobs : int
@@ -218,6 +221,9 @@ def value_task(
         from assay.runs import check_new
 
         check_new(*outputs, overwrite=overwrite, what="output")
+    learner_obj = make_learner(learner, **(learner_params or {}))
+    if learner_obj.task == "regression" and spec.task == "classification":
+        spec = dataclasses.replace(spec, task="regression")
     task = build_task(spec)
     method_obj = make_method(method, budget=budget, **(method_params or {}))
     if isinstance(method_obj, SamplingValuation):
@@ -225,16 +231,18 @@ def value_task(
         if checkpoint:
             method_obj.checkpoint = Path(checkpoint)
         method_obj.restart = restart
-    model = make_learner(learner, **(learner_params or {}))
+    model = learner_obj
     utility_params: dict[str, Any] = {"cache_dir": cache_dir, "n_jobs": jobs if jobs > 1 else None}
     facts: Any
     if spec.folds is None:
         facts = Utility(model, task.train, task.valid, scorer, **utility_params)
     else:  # cross-fitted: every training row valued, no validation rows; a utility per fold
-        from assay.utility.scorers import make_scorer
+        from assay.utility.scorers import default_scorer, make_scorer
         from assay.valuation.crossfit import cross_fit
 
-        facts = _UtilityFacts(model, make_scorer(scorer))
+        facts = _UtilityFacts(
+            model, make_scorer(scorer or default_scorer(task.train.task))
+        )
     start = time.perf_counter()
     with use_backend(chosen, n_jobs=jobs, address=address):
         if spec.folds is None:
