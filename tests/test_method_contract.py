@@ -124,6 +124,39 @@ def test_bad_inputs_raise_assay_errors(name: str, task: Any) -> None:
         assert len(r) == 6
 
 
+#: methods with a regression form (a ridge utility on a float target); the others refuse it
+REGRESSION = {
+    "loo", "exact-shapley", "tmc-shapley", "beta-shapley", "banzhaf", "data-oob", "knn-shapley",
+    "influence", "iv", "group-testing-shapley",
+    "kcenter", "nearest-distance", "representative",  # geometry: features only
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def regression_utility() -> Utility:
+    from assay.data import Dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=64)
+    train = Dataset.from_arrays(X[:24], y[:24], task="regression")
+    return Utility("ridge", train, Dataset.from_arrays(X[24:], y[24:], task="regression"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_regression_utility_is_valued_or_refused_clearly(name: str, regression_utility) -> None:
+    u = regression_utility
+    if name in SMALL:
+        u = Utility("ridge", u.train.subset(range(SMALL[name])), u.valid)
+    try:
+        r = fit(method(name), u)
+    except AssayError as exc:
+        assert name not in REGRESSION, f"{name} should value a regression target: {exc}"
+    else:
+        assert name in REGRESSION, f"{name} now values regression: add it to REGRESSION"
+        assert list(r.ids) == list(u.train.ids) and np.isfinite(r.values).all()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_leaves_the_global_torch_rng_alone(name: str, task: Any) -> None:
     u = utility_for(name, task)

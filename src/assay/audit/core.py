@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from assay.data.dataset import check_task, looks_continuous
 from assay.data.encode import TableEncoder
 from assay.data.io import encode_frame
 from assay.errors import InvalidDataError, InvalidParameterError
@@ -353,8 +354,13 @@ def audit(
     categorical: Sequence[str] = (),
     top: int = 10,
     knn_weight: float = KNN_WEIGHT,
+    task: str = "auto",
 ) -> AuditResult:
     """Score every row of ``frame`` for label quality, outlyingness and near duplicates.
+
+    A regression target (``task="regression"``, or ``"auto"`` with a continuous float target)
+    is audited for outlying target values instead: see
+    :func:`assay.audit.regression.audit_regression`.
 
     Parameters
     ----------
@@ -376,6 +382,8 @@ def audit(
     knn_weight : float
         Rank weight of the k-NN label agreement mixed into ``label_quality`` after stacking
         (:func:`combine`); 0, the default, was chosen on data.
+    task : {"auto", "classification", "regression"}
+        What the target is (``auto``: :func:`assay.data.dataset.looks_continuous`).
 
     Returns
     -------
@@ -385,6 +393,24 @@ def audit(
         ``suggested_label``, ``outlier_score``, ``near_duplicate_of`` and one column per detector.
         Rows without a label get quality 1 and no suggestion.
     """
+    check_task(task)
+    if task == "regression" or (
+        task == "auto" and target in frame.columns and looks_continuous(frame[target].to_numpy())
+    ):
+        from assay.audit.regression import audit_regression
+
+        return audit_regression(
+            frame,
+            target,
+            methods=None if tuple(methods) == METHODS else methods,
+            k_folds=k_folds,
+            n_neighbors=n_neighbors,
+            seed=seed,
+            id_column=id_column,
+            drop=drop,
+            categorical=categorical,
+            top=top,
+        )
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise InvalidParameterError(f"methods must be among {list(METHODS)}, got {list(methods)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,7 +16,17 @@ def audit(
     target: str = typer.Option(..., "--target", "-t", help="Label column."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Scored table (.csv or .parquet)."),
     report: Path | None = typer.Option(None, "--report", help="HTML report (.html)."),
-    methods: str = typer.Option("logistic,hgb,knn", "--methods", help="Detectors to combine."),
+    methods: str | None = typer.Option(
+        None,
+        "--methods",
+        help="Detectors to combine (default logistic,hgb,knn; for a regression target "
+        "any of ridge,hgb,knn, default all three).",
+    ),
+    task: str = typer.Option(
+        "auto",
+        "--task",
+        help="auto (a continuous float target is regression), classification or regression",
+    ),
     folds: int = typer.Option(5, "--folds", help="Folds of the cross-fitted models."),
     id_column: str | None = typer.Option(None, "--id-column", help="Row id column."),
     drop: list[str] | None = typer.Option(None, "--drop", help="Column to ignore (repeatable)."),
@@ -26,7 +37,7 @@ def audit(
     threads: int | None = ThreadsOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
-    """Find likely mislabelled rows, outliers and near duplicates in DATA."""
+    """Find likely mislabelled rows (or outlying targets), outliers and near duplicates in DATA."""
     setup(threads=threads, torch_state=False)  # small tables never import torch
     from assay.audit import audit as run_audit
     from assay.audit import audit_report
@@ -40,10 +51,14 @@ def audit(
         check_new(out, overwrite=overwrite, what="scored table")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
+    from assay.audit.core import METHODS
+
+    chosen = METHODS if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     result = run_audit(
         read_frame(data),
         target,
-        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        methods=chosen,
+        task=task,
         k_folds=folds,
         id_column=id_column,
         drop=drop or (),
@@ -51,6 +66,16 @@ def audit(
         seed=seed,
     )
     s = result.summary
+    if s.get("task") == "regression":
+        _print_regression(result)
+        if out is not None:
+            from assay.runs import atomic_write_table
+
+            atomic_write_table(out, result.table, overwrite=overwrite)
+            typer.echo(f"wrote {out}")
+        if report is not None:
+            raise InvalidParameterError("--report is not yet written for a regression target")
+        return
     lo, hi = s["estimated_label_errors_interval"]
     typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")
     if s["model_weights"]:
@@ -71,6 +96,20 @@ def audit(
         typer.echo(f"wrote {out}")
     if report is not None:
         typer.echo(f"wrote {audit_report(result, report)}")
+
+
+def _print_regression(result: Any) -> None:
+    s = result.summary
+    typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")
+    if s["rows_without_target"]:
+        typer.echo(f"excluded {s['rows_without_target']} rows with a missing target")
+    typer.echo(
+        f"out-of-fold R^2 {s['oof_r2']:.3f}; residual scale {s['residual_scale']:.4g}; "
+        f"outlying targets (|robust z| > {s['z_threshold']}): {s['target_issues']}"
+    )
+    typer.echo("columns:\n  " + "\n  ".join(s["columns"]))
+    typer.echo("top suspects:")
+    typer.echo(result.suspects.to_string(max_cols=12))
 
 
 COMMANDS = {"audit": audit}
