@@ -31,10 +31,10 @@ from assay.errors import InvalidParameterError
 
 REGRESSION_METHODS = ("ridge", "hgb", "knn")
 #: detectors used when none are named, chosen on data (benchmarks/audit_regression.py: 5% of
-#: targets shifted by 1.5-3 standard deviations): ridge alone is best on the near-linear diabetes
-#: table (ROC-AUC 0.974 vs 0.969 for all three, mean of 3 seeds) but misses nonlinear structure
-#: (Friedman #1: 0.992 vs 0.999, recall of the flag 0.70 vs 0.91); all three together are never
-#: far from the best
+#: targets shifted by 1.5-3 standard deviations, mean of 3 seeds): ridge alone is best on the
+#: near-linear diabetes table (ROC-AUC 0.974 vs 0.969 for all three) but misses nonlinear
+#: structure (Friedman #1: 0.990 vs 0.999, recall of the flag 0.71 vs 0.91); all three together
+#: are never far from the best
 DEFAULT_METHODS = REGRESSION_METHODS
 #: robust z-score beyond which a target is flagged
 Z_THRESHOLD = 3.5
