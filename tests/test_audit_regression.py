@@ -124,3 +124,16 @@ def test_cli_value_and_audit_on_a_regression_csv(tmp_path: Path, capsys) -> None
     assert "outlying targets" in text and "out-of-fold R^2" in text
     scored = pd.read_csv(table)
     assert set(np.flatnonzero(scored["is_target_issue"])) >= {5, 50}
+
+
+def test_gap_tokens_in_a_numeric_target_are_missing_values() -> None:
+    df, _ = shifted_table(80)
+    df["price"] = df["price"].map(lambda v: "?" if np.isnan(v) else f"{v:.4f}")
+    assert not pd.api.types.is_numeric_dtype(df["price"])
+    res = audit(df, "price", methods=["ridge"])  # auto still sees a continuous target
+    assert res.summary["task"] == "regression" and res.summary["rows_without_target"] == 1
+    assert len(res.table) == 80 and res.table.loc[11, "target_quality"] == 1.0
+    from assay.data import Dataset
+
+    data = Dataset.from_frame(df, "price", task="regression")
+    assert data.is_regression and data.n == 79

@@ -39,7 +39,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from assay.data.dataset import check_task, looks_continuous
-from assay.data.encode import TableEncoder
+from assay.data.encode import TableEncoder, numeric_target
 from assay.data.io import encode_frame
 from assay.errors import InvalidDataError, InvalidParameterError
 
@@ -395,7 +395,9 @@ def audit(
     """
     check_task(task)
     if task == "regression" or (
-        task == "auto" and target in frame.columns and looks_continuous(frame[target].to_numpy())
+        task == "auto"
+        and target in frame.columns
+        and looks_continuous(numeric_target(frame, target)[target].to_numpy())
     ):
         from assay.audit.regression import audit_regression
 

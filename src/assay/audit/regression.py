@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from assay.data.encode import numeric_target
 from assay.data.io import encode_frame
 from assay.errors import InvalidParameterError
 
@@ -144,6 +145,7 @@ def audit_regression(
     if n_neighbors < 1:
         raise InvalidParameterError(f"n_neighbors must be >= 1, got {n_neighbors}")
     frame = frame.reset_index(drop=True)
+    frame = numeric_target(frame, target)  # "?" / "n/a" targets are missing values
     data, encoder, n_unlabelled = encode_frame(
         frame, target, id_column=id_column, drop=drop, categorical=categorical, task="regression"
     )

@@ -136,6 +136,22 @@ def _numeric_with_gaps(col: pd.Series) -> list[str] | None:
     return sorted(bad)
 
 
+def numeric_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """``frame`` with a number-with-gap-tokens target column (``?``, ``-``, ``n/a``) as floats.
+
+    A regression target written like titanic's ``fare`` (numbers and ``?``) becomes a float
+    column whose tokens are missing values (those rows are then excluded as unlabelled); any
+    other column is returned unchanged (the same frame).
+    """
+    if target not in frame.columns or _numeric_with_gaps(frame[target]) is None:
+        return frame
+    out = frame.copy()
+    out[target] = pd.to_numeric(frame[target].astype(str).str.strip(), errors="coerce").where(
+        frame[target].notna()
+    )
+    return out
+
+
 def _looks_boolean(col: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(col.dtype):
         return True

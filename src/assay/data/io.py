@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from assay.data.dataset import Dataset, looks_continuous
-from assay.data.encode import TableEncoder, split_labels
+from assay.data.encode import TableEncoder, numeric_target, split_labels
 from assay.errors import DataFileError, InvalidDataError
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ def encode_frame(
 
     if len(df) == 0:
         raise InvalidDataError(f"the {what} is empty (0 rows)")
+    regression = task != "classification" or (classes is not None and np.asarray(classes).size == 0)
+    if regression:
+        df = numeric_target(df, target)
     rows, labels, n_unlabelled = split_labels(df, target)
     if classes is None and task == "auto" and looks_continuous(rows[target].to_numpy()):
         task = "regression"

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from assay.data.bundled import REGISTRY, dataset_names, load_dataset
 from assay.data.dataset import Dataset, check_task, looks_continuous, no_classes
-from assay.data.encode import TableEncoder, split_labels
+from assay.data.encode import TableEncoder, numeric_target, split_labels
 from assay.data.io import encode_frame, read_frame
 from assay.data.noise import flip_labels
 from assay.data.splits import Split, Standardizer, fold_assignment, split_dataset
@@ -168,6 +168,8 @@ def _file_task(spec: TaskSpec) -> tuple[Dataset, Dataset, Dataset | None, TableE
         raise InvalidParameterError("--target is required for a data file")
     frame = read_frame(spec.source)
     others = {k: read_frame(v) for k, v in (("valid", spec.valid), ("test", spec.test)) if v}
+    if spec.task != "classification":
+        frame = numeric_target(frame, spec.target)
     labelled, labels, _ = split_labels(frame, spec.target)
     if len(labelled) == 0:
         raise InvalidDataError(f"every row has a missing label in {spec.target!r}")
