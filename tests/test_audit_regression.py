@@ -109,7 +109,8 @@ def test_cli_value_and_audit_on_a_regression_csv(tmp_path: Path, capsys) -> None
     assert np.isfinite(result.values).all() and result.params["scorer"] == "r2"
     assert result.params["task"]["task"] == "regression"
     code, _, err = run(
-        ["value", str(path), "--target", "target", "--method", "loo", "-o", str(out)], capsys
+        ["value", str(path), "--target", "target", "--method", "loo", "-o", str(out) + "2"],
+        capsys,
     )
     assert code != 0 and "--learner ridge" in err
     table = tmp_path / "audit.csv"

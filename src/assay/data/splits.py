@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.data.dataset import Dataset
+from assay.data.dataset import Dataset, regression_hint
 from assay.errors import InvalidParameterError
 
 
@@ -144,6 +144,13 @@ def fold_assignment(data: Dataset, k: int, *, seed: int = 0) -> NDArray[np.int64
         )
     if k > data.n:
         raise InvalidParameterError(f"folds ({k}) exceeds the number of rows ({data.n})")
+    if data.is_regression:  # no classes to stratify: shuffled K folds
+        from sklearn.model_selection import KFold
+
+        fold = np.empty(data.n, np.int64)
+        for f, (_, rows) in enumerate(KFold(k, shuffle=True, random_state=seed).split(data.X)):
+            fold[rows] = f
+        return fold
     counts = data.class_counts()
     present = np.flatnonzero(counts > 0)
     smallest = present[np.argmin(counts[present])]
@@ -152,7 +159,7 @@ def fold_assignment(data: Dataset, k: int, *, seed: int = 0) -> NDArray[np.int64
         raise InvalidParameterError(
             f"folds ({k}) exceeds the {counts[smallest]} rows of the smallest class "
             f"({label!r}); stratified folds need every class in every fold: "
-            f"use at most {counts[smallest]} folds"
+            f"use at most {counts[smallest]} folds{regression_hint(data.classes)}"
         )
     fold = np.empty(data.n, np.int64)
     splitter = StratifiedKFold(k, shuffle=True, random_state=seed)

@@ -240,9 +240,7 @@ def value_task(
         from assay.utility.scorers import default_scorer, make_scorer
         from assay.valuation.crossfit import cross_fit
 
-        facts = _UtilityFacts(
-            model, make_scorer(scorer or default_scorer(task.train.task))
-        )
+        facts = _UtilityFacts(model, make_scorer(scorer or default_scorer(task.train.task)))
     start = time.perf_counter()
     with use_backend(chosen, n_jobs=jobs, address=address):
         if spec.folds is None:
