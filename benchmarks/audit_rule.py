@@ -139,21 +139,38 @@ def main() -> None:
     for t in args.tables:
         others = [r for r in pick if r["table"] != t]
         rule = max(rules, key=lambda k: mean(others, k))
-        loto[t] = {"rule": rule, "auc": mean([r for r in runs if r["table"] == t], rule),
-                   "auc_chosen": mean([r for r in runs if r["table"] == t], best)}
+        loto[t] = {
+            "rule": rule,
+            "auc": mean([r for r in runs if r["table"] == t], rule),
+            "auc_chosen": mean([r for r in runs if r["table"] == t], best),
+        }
     print(f"{'rule':<28}{'pick':>8}{'held-out':>10}")
     for k in sorted(runs[0]["auc"], key=lambda k: -mean(pick, k))[:25]:
         print(f"{k:<28}{mean(pick, k):8.4f}{mean(held, k) if held else float('nan'):10.4f}")
     print(f"chosen on seeds {args.pick_seeds}: {best}")
     for t, v in loto.items():
-        print(f"left out {t:<10} picked {v['rule']:<26} AUC {v['auc']:.4f}"
-              f" (chosen: {v['auc_chosen']:.4f})")
+        print(
+            f"left out {t:<10} picked {v['rule']:<26} AUC {v['auc']:.4f}"
+            f" (chosen: {v['auc_chosen']:.4f})"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {k: {"pick": mean(pick, k), "held_out": mean(held, k) if held else None}
-               for k in runs[0]["auc"]}
-    args.out.write_text(json.dumps(
-        {"pick_seeds": args.pick_seeds, "chosen": best, "mean": summary,
-         "leave_one_table_out": loto, "runs": runs}, indent=1) + "\n")
+    summary = {
+        k: {"pick": mean(pick, k), "held_out": mean(held, k) if held else None}
+        for k in runs[0]["auc"]
+    }
+    args.out.write_text(
+        json.dumps(
+            {
+                "pick_seeds": args.pick_seeds,
+                "chosen": best,
+                "mean": summary,
+                "leave_one_table_out": loto,
+                "runs": runs,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -50,15 +50,43 @@ FILES = ROOT / "src" / "assay" / "data" / "files"
 RESULTS = ROOT / "benchmarks" / "results" / "audit_vs_cleanlab.json"
 PEER = ROOT / "benchmarks" / "peers" / "cleanlab_audit.py"
 GERMAN = [
-    "checking", "duration", "credit_history", "purpose", "amount", "savings", "employment",
-    "installment_rate", "personal_status", "other_debtors", "residence_since", "property", "age",
-    "other_plans", "housing", "existing_credits", "job", "dependents", "telephone", "foreign",
+    "checking",
+    "duration",
+    "credit_history",
+    "purpose",
+    "amount",
+    "savings",
+    "employment",
+    "installment_rate",
+    "personal_status",
+    "other_debtors",
+    "residence_since",
+    "property",
+    "age",
+    "other_plans",
+    "housing",
+    "existing_credits",
+    "job",
+    "dependents",
+    "telephone",
+    "foreign",
     "credit",
 ]
 COMPAS = [
-    "sex", "age", "age_cat", "race", "juv_fel_count", "juv_misd_count", "juv_other_count",
-    "priors_count", "c_charge_degree", "c_charge_desc", "days_b_screening_arrest", "decile_score",
-    "score_text", "two_year_recid",
+    "sex",
+    "age",
+    "age_cat",
+    "race",
+    "juv_fel_count",
+    "juv_misd_count",
+    "juv_other_count",
+    "priors_count",
+    "c_charge_degree",
+    "c_charge_desc",
+    "days_b_screening_arrest",
+    "decile_score",
+    "score_text",
+    "two_year_recid",
 ]
 #: the ``assay`` console script, run by this interpreter with the checkout's sources
 CLI = "import sys; from assay.cli import main; main(sys.argv[1:])"
@@ -111,8 +139,12 @@ def flip(df: pd.DataFrame, target: str, rate: float, seed: int) -> tuple[pd.Data
 
 def timed(cmd: list[str], threads: int) -> tuple[float, str]:
     """Wall seconds and stdout of one process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -136,16 +168,35 @@ def run_one(name: str, seed: int, args: argparse.Namespace, tmp: Path) -> dict:
     data = tmp / f"{name}_{seed}.csv"
     noisy.to_csv(data, index=False)
     out = tmp / f"{name}_{seed}_scored.csv"
-    cmd = [sys.executable, "-c", CLI, "audit", str(data), "--target", target,
-           "--out", str(out), "--seed", str(seed), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        "-c",
+        CLI,
+        "audit",
+        str(data),
+        "--target",
+        target,
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--threads",
+        str(args.threads),
+    ]
     if args.methods:
         cmd += ["--methods", args.methods]
     t_assay, printed = timed(cmd, args.threads)
     scored = pd.read_csv(out, low_memory=False)
     est = int(re.search(r"estimated label errors: (\d+)", printed).group(1))  # type: ignore[union-attr]
     n_true = int(truth.sum())
-    row: dict = {"table": name, "seed": seed, "rows": len(df), "features": noisy.shape[1] - 1,
-                 "classes": int(df[target].nunique()), "flipped": n_true}
+    row: dict = {
+        "table": name,
+        "seed": seed,
+        "rows": len(df),
+        "features": noisy.shape[1] - 1,
+        "classes": int(df[target].nunique()),
+        "flipped": n_true,
+    }
     row["auc_assay"] = roc_auc_score(truth, -scored["label_quality"].to_numpy())
     p, r = prf(scored["is_label_issue"].to_numpy(bool), truth)
     row.update(precision_assay=p, recall_assay=r, count_err_assay=(est - n_true) / n_true)
@@ -155,8 +206,21 @@ def run_one(name: str, seed: int, args: argparse.Namespace, tmp: Path) -> dict:
         row[f"auc_score_{c}"] = roc_auc_score(truth, -s)
     for model in ("lr", "hgb"):
         npz = tmp / f"{name}_{seed}_{model}.npz"
-        t, _ = timed([sys.executable, str(PEER), str(data), target, "--model", model,
-                      "--out", str(npz), "--seed", str(seed)], args.threads)
+        t, _ = timed(
+            [
+                sys.executable,
+                str(PEER),
+                str(data),
+                target,
+                "--model",
+                model,
+                "--out",
+                str(npz),
+                "--seed",
+                str(seed),
+            ],
+            args.threads,
+        )
         got = np.load(npz)
         row[f"auc_cl_{model}"] = roc_auc_score(truth, -got["scores"])
         row[f"time_cl_{model}"] = t
@@ -180,12 +244,26 @@ def run_one(name: str, seed: int, args: argparse.Namespace, tmp: Path) -> dict:
     return row
 
 
-COLS = [("table", "{}"), ("seed", "{}"), ("rows", "{}"), ("auc_assay", "{:.3f}"),
-        ("auc_cl_lr", "{:.3f}"), ("auc_cl_hgb", "{:.3f}"), ("auc_cl_best", "{:.3f}"),
-        ("precision_assay", "{:.2f}"), ("precision_cl", "{:.2f}"), ("recall_assay", "{:.2f}"),
-        ("recall_cl", "{:.2f}"), ("count_err_assay", "{:+.2f}"), ("count_err_cl", "{:+.2f}"),
-        ("time_assay", "{:.1f}"), ("time_cl_best", "{:.1f}"), ("time_cl_both", "{:.1f}"),
-        ("ratio_best", "{:.2f}"), ("ratio_both", "{:.2f}")]
+COLS = [
+    ("table", "{}"),
+    ("seed", "{}"),
+    ("rows", "{}"),
+    ("auc_assay", "{:.3f}"),
+    ("auc_cl_lr", "{:.3f}"),
+    ("auc_cl_hgb", "{:.3f}"),
+    ("auc_cl_best", "{:.3f}"),
+    ("precision_assay", "{:.2f}"),
+    ("precision_cl", "{:.2f}"),
+    ("recall_assay", "{:.2f}"),
+    ("recall_cl", "{:.2f}"),
+    ("count_err_assay", "{:+.2f}"),
+    ("count_err_cl", "{:+.2f}"),
+    ("time_assay", "{:.1f}"),
+    ("time_cl_best", "{:.1f}"),
+    ("time_cl_both", "{:.1f}"),
+    ("ratio_best", "{:.2f}"),
+    ("ratio_both", "{:.2f}"),
+]
 
 
 def table(rows: list[dict]) -> str:
@@ -218,8 +296,13 @@ def main() -> None:
                 print(json.dumps({k: v for k, v in rows[-1].items()}, default=str), flush=True)
     print(table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"rate": args.rate, "seeds": args.seeds, "threads": args.threads,
-            "methods": args.methods, "python": sys.version.split()[0]}
+    meta = {
+        "rate": args.rate,
+        "seeds": args.seeds,
+        "threads": args.threads,
+        "methods": args.methods,
+        "python": sys.version.split()[0],
+    }
     args.out.write_text(json.dumps({"meta": meta, "runs": rows}, indent=1, default=float) + "\n")
 
 

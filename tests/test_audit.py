@@ -147,8 +147,15 @@ def test_compact_features_fold_one_hot_blocks_into_codes() -> None:
 def test_output_columns_and_order(tmp_path: Path) -> None:
     df, _ = noisy_table(150)
     r = audit(df, "label", methods=["logistic", "knn"])
-    added = ["label_quality", "is_label_issue", "suggested_label", "outlier_score",
-             "near_duplicate_of", "score_logistic", "score_knn"]
+    added = [
+        "label_quality",
+        "is_label_issue",
+        "suggested_label",
+        "outlier_score",
+        "near_duplicate_of",
+        "score_logistic",
+        "score_knn",
+    ]
     assert list(r.table.columns) == list(df.columns) + added
     assert r.table.loc[11, "label_quality"] == 1.0  # the row without a label
     assert pd.isna(r.table.loc[11, "suggested_label"])
@@ -193,8 +200,18 @@ def test_cli_report_and_csv(tmp_path: Path, capsys) -> None:
     df.to_csv(path, index=False)
     out, rep = tmp_path / "scored.csv", tmp_path / "audit.html"
     code, _, err = run(
-        ["audit", str(path), "--target", "label", "--out", str(out), "--report", str(rep),
-         "--methods", "logistic,knn"],
+        [
+            "audit",
+            str(path),
+            "--target",
+            "label",
+            "--out",
+            str(out),
+            "--report",
+            str(rep),
+            "--methods",
+            "logistic,knn",
+        ],
         capsys,
     )
     assert code == 0, err
@@ -225,8 +242,12 @@ def test_stack_maximises_the_likelihood_and_drops_a_useless_model() -> None:
         a = np.abs(t[:2])
         return float(-log_softmax(np.tensordot(a, L, 1) + t[2:], 1)[np.arange(n), y].mean())
 
-    ref = minimize(nll, np.array([1.0, 0.1, 0, 0, 0]), method="Nelder-Mead",
-                   options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-12})
+    ref = minimize(
+        nll,
+        np.array([1.0, 0.1, 0, 0, 0]),
+        method="Nelder-Mead",
+        options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-12},
+    )
     theta = np.concatenate([[weights["good"], weights["noise"]], bias])
     assert nll(theta) <= ref.fun + 1e-6
     assert np.allclose(proba, np.exp(log_softmax(np.tensordot(theta[:2], L, 1) + bias, 1)))

@@ -67,10 +67,24 @@ def main() -> None:
         big = [c for c in cat if c not in small]
         pre = ColumnTransformer(
             [
-                ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                       encoded_missing_value=np.nan), small),
-                ("big", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                       encoded_missing_value=np.nan), big),
+                (
+                    "cat",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=-1,
+                        encoded_missing_value=np.nan,
+                    ),
+                    small,
+                ),
+                (
+                    "big",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=-1,
+                        encoded_missing_value=np.nan,
+                    ),
+                    big,
+                ),
                 ("num", "passthrough", num),
             ]
         )
