@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from assay.errors import OutputPathError
+from assay.runs import atomic_write_table
 
 if TYPE_CHECKING:
     from assay.audit.core import AuditResult
@@ -27,7 +28,7 @@ def check_table_path(path: str | Path) -> Path:
     return p
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+def write_table(table: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write the audited table in the format its file ending names (``.csv`` / ``.parquet``).
 
     Parameters
@@ -36,6 +37,8 @@ def write_table(table: pd.DataFrame, path: str | Path) -> Path:
         :attr:`AuditResult.table`.
     path : str or Path
         Ends in ``.csv`` or ``.parquet`` (any case).
+    overwrite : bool
+        Replace an existing file (otherwise it is refused).
 
     Returns
     -------
@@ -45,14 +48,12 @@ def write_table(table: pd.DataFrame, path: str | Path) -> Path:
     p = check_table_path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix.lower() == ".csv":
-        table.to_csv(p, index=False)
-    else:
-        # object columns mixing labels of several types (suggested labels, ids) as text
-        out = table.copy()
-        for c in ("suggested_label", "near_duplicate_of"):
-            out[c] = out[c].map(lambda v: None if v is None or v != v else str(v))
-        out.to_parquet(p, index=False)
-    return p
+        return atomic_write_table(p, table, overwrite=overwrite)
+    # object columns mixing labels of several types (suggested labels, ids) as text
+    out = table.copy()
+    for c in ("suggested_label", "near_duplicate_of"):
+        out[c] = out[c].map(lambda v: None if v is None or v != v else str(v))
+    return atomic_write_table(p, out, overwrite=overwrite)
 
 
 def _params_table(params: dict[str, Any]) -> pd.DataFrame:
@@ -66,7 +67,9 @@ def _params_table(params: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "value"])
 
 
-def audit_report(result: AuditResult, path: str | Path, *, title: str = "assay audit") -> Path:
+def audit_report(
+    result: AuditResult, path: str | Path, *, title: str = "assay audit", overwrite: bool = False
+) -> Path:
     """An HTML report of ``result``: the estimated number of label errors with its interval,
     the top suspects with their row contents, class-level noise, what was done to the columns,
     and the parameters as a table.
@@ -77,6 +80,8 @@ def audit_report(result: AuditResult, path: str | Path, *, title: str = "assay a
     path : str or Path
         The ``.html`` file to write.
     title : str
+    overwrite : bool
+        Replace an existing file (otherwise it is refused).
 
     Returns
     -------
@@ -117,4 +122,4 @@ def audit_report(result: AuditResult, path: str | Path, *, title: str = "assay a
     )
     rep.add_table("Columns", pd.DataFrame({"what was done": s["columns"]}), max_rows=None)
     rep.add_table("Parameters", _params_table(s["params"]), max_rows=None)
-    return rep.write(p)
+    return rep.write(p, overwrite=overwrite)

@@ -40,7 +40,7 @@ def audit(
     """Find likely mislabelled rows (or outlying targets), outliers and near duplicates in DATA."""
     setup(threads=threads, torch_state=False)  # small tables never import torch
     from assay.audit import audit as run_audit
-    from assay.audit import audit_report
+    from assay.audit import audit_report, write_table
     from assay.audit.report import check_table_path
     from assay.data.io import read_frame
 
@@ -49,8 +49,12 @@ def audit(
         from assay.runs import check_new
 
         check_new(out, overwrite=overwrite, what="scored table")
-    if report is not None and report.suffix.lower() not in (".html", ".htm"):
-        raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
+    if report is not None:
+        if report.suffix.lower() not in (".html", ".htm"):
+            raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
+        from assay.runs import check_new
+
+        check_new(report, overwrite=overwrite, what="report")
     from assay.audit.core import METHODS
 
     chosen = METHODS if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
@@ -69,10 +73,7 @@ def audit(
     if s.get("task") == "regression":
         _print_regression(result)
         if out is not None:
-            from assay.runs import atomic_write_table
-
-            atomic_write_table(out, result.table, overwrite=overwrite)
-            typer.echo(f"wrote {out}")
+            typer.echo(f"wrote {write_table(result.table, out, overwrite=overwrite)}")
         if report is not None:
             raise InvalidParameterError("--report is not yet written for a regression target")
         return
@@ -90,12 +91,9 @@ def audit(
     typer.echo("top suspects:")
     typer.echo(result.suspects.to_string(max_cols=12))
     if out is not None:
-        from assay.runs import atomic_write_table
-
-        atomic_write_table(out, result.table, overwrite=overwrite)
-        typer.echo(f"wrote {out}")
+        typer.echo(f"wrote {write_table(result.table, out, overwrite=overwrite)}")
     if report is not None:
-        typer.echo(f"wrote {audit_report(result, report)}")
+        typer.echo(f"wrote {audit_report(result, report, overwrite=overwrite)}")
 
 
 def _print_regression(result: Any) -> None:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from assay.llm.models import require_transformers
+from assay.runs import atomic_write_text
 
 _TASKS = {
     "reviews": [
@@ -87,4 +88,4 @@ def write_demo(folder: str | Path, *, seed: int = 0) -> Path:
 
 
 def _jsonl(path: Path, records: list[dict[str, object]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records), overwrite=True)

@@ -31,7 +31,6 @@ then computes over all n rows, zero-weighted outside its fold: K times the work;
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from assay.data.splits import fold_assignment
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.learners.base import BatchLearner
 from assay.result import ValuationResult
+from assay.runs import digest
 from assay.utility.scorers import Scorer
 from assay.utility.utility import Utility
 from assay.valuation.base import SamplingValuation, ValuationMethod
@@ -86,7 +86,7 @@ def cross_fit_mode(method: ValuationMethod | str) -> str:
 
 def assignment_hash(fold: np.ndarray) -> str:
     """A short hash of a fold assignment (recorded in the result; a rebuilt one must match)."""
-    return hashlib.blake2b(np.asarray(fold, np.int64).tobytes(), digest_size=8).hexdigest()
+    return digest(np.asarray(fold, np.int64).tobytes()).hex()
 
 
 def cross_fit(
@@ -191,6 +191,7 @@ def _folded(
         if isinstance(m, SamplingValuation) and m.checkpoint is not None:
             cp = Path(m.checkpoint)
             m.checkpoint = cp.with_name(f"{cp.name}.fold{f}")
+            m.restart = bool(getattr(method, "restart", False))  # not an __init__ parameter
         r = m.fit(utility)
         values[rows], stderr[rows], counts[rows] = r.values, r.stderr, r.counts
         per_fold.append(dict(r.params))
