@@ -271,3 +271,16 @@ def test_batched_and_sklearn_logistic_agree(k_classes: int) -> None:
     a = oof_logistic(X, y, k_classes, fold, backend="batched")
     b = oof_logistic(X, y, k_classes, fold, backend="sklearn")
     assert np.allclose(a.sum(1), 1) and np.abs(a - b).max() < 2e-3
+
+
+def test_an_id_or_text_column_is_refused_as_a_label() -> None:
+    from assay.audit import audit
+    from assay.errors import InvalidDataError
+
+    n = 60
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "name": [f"person {i}" for i in range(n)]})
+    with pytest.raises(InvalidDataError, match="60 distinct values in 60 labelled rows"):
+        audit(frame, "name")
+    frame["price"] = [("?" if i == 3 else f"{1.5 * i:.2f}") for i in range(n)]
+    with pytest.raises(InvalidDataError, match="use a regressor"):
+        audit(frame.drop(columns="name"), "price", task="classification")

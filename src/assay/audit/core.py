@@ -85,6 +85,25 @@ def _folds(y: NDArray[np.int64], k: int, seed: int) -> NDArray[np.int64]:
     return fold
 
 
+def check_label_count(classes: Any, n: int, target: str) -> None:
+    """Refuse a label column with about as many classes as rows (an id, free text or a number).
+
+    Raises
+    ------
+    InvalidDataError
+        If more than half the labelled rows have a class of their own.
+    """
+    from assay.data.dataset import regression_hint
+    from assay.errors import InvalidDataError
+
+    k = len(classes)
+    if k > 2 and k > n // 2:
+        raise InvalidDataError(
+            f"target {target!r} has {k} distinct values in {n} labelled rows: that is an id, "
+            f"free text or a number, not a class label{regression_hint(classes)}"
+        )
+
+
 def oof_logistic(
     X: NDArray[np.float64],
     y: NDArray[np.int64],
@@ -430,6 +449,7 @@ def audit(
     data, encoder, n_unlabelled = encode_frame(
         frame, target, id_column=id_column, drop=drop, categorical=categorical
     )
+    check_label_count(data.classes, data.n, target)
     pos = np.flatnonzero(frame[target].notna().to_numpy())  # input rows that have a label
     X = np.asarray(data.X)
     std = X.std(0)

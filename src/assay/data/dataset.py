@@ -135,10 +135,21 @@ def encode_targets(y: ArrayLike, what: str = "y") -> NDArray[np.float64]:
     return arr
 
 
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def regression_hint(classes: ArrayLike) -> str:
     """A hint to add to a label error when ``classes`` look like a numeric target's values."""
     cls = np.asarray(classes)
-    if cls.dtype.kind in "iuf" and len(cls) > 20:
+    numbers = cls.dtype.kind in "iuf" or (
+        len(cls) > 0 and np.mean([_is_number(v) for v in cls.tolist()]) > 0.9
+    )  # labels read as text, e.g. numbers with '?' for the missing ones
+    if numbers and len(cls) > 20:
         return (
             "; a numeric target with many values is a regression target: use a regressor "
             "(--learner ridge)"
