@@ -144,3 +144,18 @@ def test_selection_recipes_align_embeddings_by_id(table: Path, tmp_path: Path) -
     with pytest.raises(InvalidParameterError, match="smaller than"):
         subset_by_method(task, "sensitivity", 10, clusters=20)
     assert build_task(TaskSpec(str(table), "label", id_column="key")).train.n == train.n
+
+
+def test_selection_task_takes_drop_and_categorical(tmp_path) -> None:
+    import pandas as pd
+
+    from assay.select.recipes import selection_task
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "t.csv"
+    pd.DataFrame(
+        {"a": rng.normal(size=40), "b": rng.normal(size=40), "c": np.arange(40) % 3,
+         "y": np.arange(40) % 2}
+    ).to_csv(path, index=False)  # fmt: skip
+    task = selection_task(str(path), "y", drop=["b"], categorical=["c"])
+    assert list(task.train.feature_names) == ["a", "c=0", "c=1", "c=2"]

@@ -17,7 +17,9 @@ from typing import Any
 import typer
 
 from assay.cli.common import (
+    CategoricalOpt,
     DataArg,
+    DropOpt,
     IdColumnOpt,
     LearnerParamOpt,
     OverwriteOpt,
@@ -65,6 +67,8 @@ def select(
     valid_fraction: float = ValidFractionOpt,
     seed: int = SeedOpt,
     id_column: str | None = IdColumnOpt,
+    drop: list[str] | None = DropOpt,
+    categorical: list[str] | None = CategoricalOpt,
     compare: str | None = typer.Option(None, "--compare", help="methods to compare, a,b,c"),
     report: Path | None = typer.Option(None, "--report", help="HTML report of the comparison"),
     cache_dir: str | None = typer.Option(None, "--cache-dir", help="embedding cache directory"),
@@ -126,6 +130,8 @@ def select(
         valid_fraction=valid_fraction,
         seed=seed,
         id_column=id_column,
+        drop=tuple(drop or ()),
+        categorical=tuple(categorical or ()),
         embeddings=embeddings,
         text_column=text_column,
         cache_dir=cache_dir,

@@ -7,6 +7,7 @@ turns a :class:`SelectionTask` and a method name into a :class:`~assay.select.bu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,8 @@ def load_selection_data(
     embeddings: Path | None,
     text_column: str | None,
     cache_dir: str | None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> tuple[Any, Any, NDArray[Any]]:
     """The pool, validation set and one embedding row per pool row, aligned by row id.
 
@@ -272,6 +275,8 @@ def load_selection_data(
         Embed this text column with all-MiniLM-L6-v2 instead (needs a file and ``target``).
     cache_dir : str, optional
         Embedding cache directory.
+    drop, categorical : sequence of str
+        Columns never used as features / one-hot encoded whatever their type (data files).
 
     Returns
     -------
@@ -308,7 +313,18 @@ def load_selection_data(
         )
         return split.train, split.valid, split.train.X.astype(np.float32)
     task = build_task(
-        TaskSpec(data, target, valid, None, valid_fraction, 0.0, seed, id_column=id_column)
+        TaskSpec(
+            data,
+            target,
+            valid,
+            None,
+            valid_fraction,
+            0.0,
+            seed,
+            id_column=id_column,
+            drop=tuple(drop),
+            categorical=tuple(categorical),
+        )
     )
     train = task.train
     if embeddings is None:
@@ -341,12 +357,24 @@ def selection_task(
     embeddings: Path | None = None,
     text_column: str | None = None,
     cache_dir: str | None = None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> SelectionTask:
     """The :class:`SelectionTask` of ``assay select``: :func:`load_selection_data` plus the
     learner built from its name and parameters (:func:`assay.learners.make_learner`)."""
     from assay.learners import make_learner
 
     train, valid_ds, E = load_selection_data(
-        data, target, valid, valid_fraction, seed, id_column, embeddings, text_column, cache_dir
+        data,
+        target,
+        valid,
+        valid_fraction,
+        seed,
+        id_column,
+        embeddings,
+        text_column,
+        cache_dir,
+        drop,
+        categorical,
     )
     return SelectionTask(train, valid_ds, E, make_learner(learner, **(learner_params or {})), seed)
