@@ -43,17 +43,14 @@ def audit(
     from assay.audit import audit_report, write_table
     from assay.audit.report import check_table_path
     from assay.data.io import read_frame
+    from assay.runs import check_new
 
     if out is not None:
         check_table_path(out)
-        from assay.runs import check_new
-
         check_new(out, overwrite=overwrite, what="scored table")
     if report is not None:
         if report.suffix.lower() not in (".html", ".htm"):
             raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
-        from assay.runs import check_new
-
         check_new(report, overwrite=overwrite, what="report")
     from assay.audit.core import METHODS
 

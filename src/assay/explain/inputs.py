@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from assay.data.encode import TableEncoder
 from assay.errors import InvalidDataError, InvalidParameterError
@@ -74,20 +75,38 @@ def read_inputs(
             raise InvalidDataError(f"column {col!r} not in {str(path)!r}: {list(df.columns)[:20]}")
     labels = None if label_column is None else df[label_column].to_numpy()
     ids = None if id_column is None else df[id_column].to_numpy()
+    rows = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
+    return table_features(rows, f"inputs {str(path)!r}", feature_names, encoder), labels, ids
+
+
+def table_features(
+    rows: pd.DataFrame,
+    what: str,
+    feature_names: list[str] | None = None,
+    encoder: TableEncoder | None = None,
+) -> NDArray[np.float64]:
+    """The (m, d) features of table rows, columns matched by name.
+
+    With the training table's ``encoder``, its feature columns are required and encoded as in
+    training (strings, gaps); else ``feature_names`` are taken, in order, as numbers; else
+    every column of ``rows``.
+
+    Raises
+    ------
+    InvalidDataError
+        If a feature column is missing (named) or, without an encoder, not numeric.
+    """
     if encoder is not None:
-        rows = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
-        return encoder.transform(rows, f"inputs {str(path)!r}", new_rows=True), labels, ids
+        return encoder.transform(rows, what, new_rows=True)
     if feature_names is not None:
-        missing = [c for c in feature_names if c not in df.columns]
+        missing = [c for c in feature_names if c not in rows.columns]
         if missing:
             raise InvalidDataError(
-                f"{str(path)!r} lacks {len(missing)} feature columns the explainer was "
+                f"{what} lacks {len(missing)} feature columns the explainer was "
                 f"trained on: {missing[:10]}"
             )
-        features = df[feature_names]
-    else:
-        features = df.drop(columns=[c for c in (label_column, id_column) if c is not None])
-    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+        rows = rows[feature_names]
+    bad = [c for c in rows.columns if not pd.api.types.is_numeric_dtype(rows[c])]
     if bad:
-        raise InvalidDataError(f"non-numeric feature columns in {str(path)!r}: {bad[:10]}")
-    return features.to_numpy(np.float64), labels, ids
+        raise InvalidDataError(f"non-numeric feature columns in {what}: {bad[:10]}")
+    return rows.to_numpy(np.float64)

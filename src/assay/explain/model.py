@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from numpy.typing import ArrayLike, NDArray
 from safetensors.torch import load as st_load
@@ -35,6 +34,9 @@ from assay.explain.networks import ExplainerNet, build_explainer
 from assay.explain.snapshot import ModelSnapshot
 from assay.explain.training import efficient_normalise, group_means
 from assay.runs import atomic_write_bytes, check_new
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Tensor = torch.Tensor
 FORMAT = 1
@@ -223,26 +225,16 @@ class DataExplainer:
 
         With an :attr:`encoder`, the training table's columns that make features are required
         (strings and gaps encoded as in training); otherwise :attr:`feature_names` are taken,
-        in order, as numbers.
+        in order, as numbers (see :func:`assay.explain.inputs.table_features`).
         """
-        if self.encoder is not None:
-            return self.encoder.transform(rows, what, new_rows=True)
-        names = self.feature_names
-        if names is None:
+        from assay.explain.inputs import table_features
+
+        if self.encoder is None and self.feature_names is None:
             raise InvalidDataError(
                 "this explainer was trained without feature names; give inputs as arrays of "
                 f"{self.n_features} numbers"
             )
-        missing = [c for c in names if c not in rows.columns]
-        if missing:
-            raise InvalidDataError(
-                f"{what} lack {len(missing)} feature columns the explainer was trained on: "
-                f"{missing[:10]}"
-            )
-        bad = [c for c in names if not pd.api.types.is_numeric_dtype(rows[c])]
-        if bad:
-            raise InvalidDataError(f"non-numeric feature columns in the {what}: {bad[:10]}")
-        return rows[names].to_numpy(np.float64)
+        return table_features(rows, what, self.feature_names, self.encoder)
 
     # ----------------------------------------------------------------- disk
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
