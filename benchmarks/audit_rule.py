@@ -9,6 +9,8 @@ flipped rows:
 - ``stack,w=W`` / ``stack+knn,w=W``: :func:`assay.audit.stack` (maximum-likelihood weighted
   geometric mean with class biases) of the logistic and HGB probabilities (and of the k-NN
   vote's smoothed probabilities), then :func:`~assay.audit.combine` with k-NN rank weight W;
+- ``stack+knn,w=0+data-oob,v=V`` / ``+knn-shapley`` / ``+both``: the chosen stack with the data
+  values of :mod:`assay.audit.values` mixed in by rank at total weight V (``--methods``);
 - ``T=T,w=W`` (and ``,adaptive``: W shrunk by the k-NN vote's accuracy gap): weights from the
   accuracy on the given labels (:func:`~assay.audit.model_weights`, temperature T),
   :func:`~assay.audit.combine_probas`, then :func:`~assay.audit.combine`.
@@ -36,11 +38,13 @@ from audit_vs_cleanlab import TABLES, flip, load
 RESULTS = Path(__file__).parent / "results" / "audit_rule.json"
 TEMPERATURES = (0.005, 0.01, 0.02, 0.05, 1e9)  # 1e9: equal weights
 KNN_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4)
+VALUE_WEIGHTS = (0.1, 0.2, 0.3)
 
 
 def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
     """Out-of-fold probabilities, k-NN agreement, given labels and truth of one noisy table."""
     from assay.audit.core import _folds, compact_features, knn_graph, oof_hgb, oof_logistic
+    from assay.audit.values import data_oob_scores, knn_shapley_scores
     from assay.data.io import encode_frame
 
     df, target = load(name, src)
@@ -60,6 +64,8 @@ def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
         "logistic": oof_logistic(Xs, y, data.n_classes, fold),
         "hgb": oof_hgb(Xc, y, data.n_classes, fold, seed, cat),
         "knn": (y[nbr] == y[:, None]).mean(1),
+        "data_oob": data_oob_scores(Xs, y, seed),
+        "knn_shapley": knn_shapley_scores(Xs, y),
         "y": y,
         "truth": truth,
     }
@@ -88,6 +94,19 @@ def rule_aucs(d: dict[str, np.ndarray]) -> dict[str, float]:
         score = stack(ps, y)[0][rows, y]
         for w in KNN_WEIGHTS:
             out[f"{name},w={w:g}"] = float(roc_auc_score(truth, -combine(score, d["knn"], w)))
+    out["data-oob"] = float(roc_auc_score(truth, -d["data_oob"]))
+    out["knn-shapley"] = float(roc_auc_score(truth, -d["knn_shapley"]))
+    base = combine(stack(with_knn, y)[0][rows, y], None, 0.0)
+    extras = {
+        "data-oob": [d["data_oob"]],
+        "knn-shapley": [d["knn_shapley"]],
+        "both": [d["data_oob"], d["knn_shapley"]],
+    }
+    for name, vals in extras.items():
+        mixed = np.mean([combine(None, v) for v in vals], 0)
+        for v in VALUE_WEIGHTS:
+            q = (1 - v) * base + v * mixed
+            out[f"stack+knn,w=0+{name},v={v:g}"] = float(roc_auc_score(truth, -q))
     for t in TEMPERATURES:
         score = combine_probas(probas, model_weights(probas, y, t))[rows, y]
         for w in KNN_WEIGHTS:

@@ -135,3 +135,31 @@ def test_bad_label_files_give_clear_errors(tmp_path: Path, capsys: pytest.Captur
     # a failed round leaves the state as it was
     code, text, _ = run(base, capsys)
     assert code == 0 and "round 0: 8 labelled" in text
+
+
+def test_drop_and_categorical_reach_both_active_modes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    pool, truth = _pool_file(tmp_path)
+    df = pd.read_csv(pool)
+    df["code"] = np.arange(len(df)) % 3  # integers, one-hot only when asked
+    df["noise"] = np.random.default_rng(1).normal(size=len(df))
+    df.to_csv(pool, index=False)
+    table = read_pool(pool, "kind", id_column="name", drop=["noise"], categorical=["code"])
+    assert list(table.labelled.feature_names) == ["w", "h", "code=0", "code=1", "code=2"]
+    out = tmp_path / "out"
+    base = ["active", str(pool), "-t", "kind", "--id-column", "name", "--batch", "4"]
+    base += ["-a", "entropy", "--out", str(out), "--drop", "noise", "--categorical", "code"]
+    code, text, err = run(base, capsys)
+    assert code == 0, err
+    assert "round 0: 8 labelled" in text
+    # simulated mode: every row labelled, a test file with a string column encoded by the pool
+    full = df.assign(kind=[truth[i] for i in df["name"]], colour=["red", "blue"] * 20)
+    full.iloc[:30].to_csv(tmp_path / "train.csv", index=False)
+    full.iloc[30:].assign(colour="red").to_csv(tmp_path / "test.csv", index=False)
+    sim = ["active", str(tmp_path / "train.csv"), "-t", "kind", "--id-column", "name"]
+    sim += ["--test", str(tmp_path / "test.csv"), "--initial", "6", "--batch", "3"]
+    sim += ["--rounds", "2", "-a", "random", "--out", str(tmp_path / "sim"), "--drop", "noise"]
+    code, text, err = run(sim, capsys)
+    assert code == 0, err
+    assert (tmp_path / "sim" / "curve.json").exists()

@@ -284,3 +284,37 @@ def test_an_id_or_text_column_is_refused_as_a_label() -> None:
     frame["price"] = [("?" if i == 3 else f"{1.5 * i:.2f}") for i in range(n)]
     with pytest.raises(InvalidDataError, match="use a regressor"):
         audit(frame.drop(columns="name"), "price", task="classification")
+
+
+def test_value_detectors_are_mixed_in_by_rank() -> None:
+    from assay.audit.core import VALUE_WEIGHT, _rank01
+    from assay.audit.values import knn_shapley_scores
+
+    df, flipped = noisy_table(200)
+    plain = audit(df, "label", methods=["logistic", "knn"], seed=2)
+    both = audit(df, "label", methods=["logistic", "knn", "data-oob", "knn-shapley"], seed=2)
+    t = both.table
+    keep = df["label"].notna().to_numpy()
+    assert {"score_data_oob", "score_knn_shapley"} <= set(t.columns)
+    assert np.isfinite(t.loc[keep, ["score_data_oob", "score_knn_shapley"]]).all().all()
+    mixed = (1 - VALUE_WEIGHT) * plain.table.loc[keep, "label_quality"].to_numpy() + (
+        VALUE_WEIGHT
+        * (
+            _rank01(t.loc[keep, "score_data_oob"].to_numpy())
+            + _rank01(t.loc[keep, "score_knn_shapley"].to_numpy())
+        )
+        / 2
+    )
+    np.testing.assert_allclose(t.loc[keep, "label_quality"].to_numpy(), mixed)
+    # each value detector alone finds the flipped rows
+    for col in ("score_data_oob", "score_knn_shapley"):
+        assert roc_auc_score(flipped[keep], -t.loc[keep, col].to_numpy()) > 0.8
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    assert knn_shapley_scores(X, y, k=3).shape == (30,)
+
+
+def test_value_detectors_alone_are_refused() -> None:
+    df, _ = noisy_table(40)
+    with pytest.raises(InvalidParameterError, match="at least one of"):
+        audit(df, "label", methods=["knn-shapley"])

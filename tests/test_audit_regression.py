@@ -125,6 +125,20 @@ def test_cli_value_and_audit_on_a_regression_csv(tmp_path: Path, capsys) -> None
     assert "outlying targets" in text and "out-of-fold R^2" in text
     scored = pd.read_csv(table)
     assert set(np.flatnonzero(scored["is_target_issue"])) >= {5, 50}
+    # the report and a Parquet table for a regression target
+    html, parquet = tmp_path / "audit.html", tmp_path / "audit.parquet"
+    code, text, err = run(
+        [
+            "audit", str(path), "--target", "target", "--task", "regression", "--methods",
+            "ridge,knn", "--threads", "1", "-o", str(parquet), "--report", str(html),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    page = html.read_text()
+    assert "out-of-fold R^2" in page and "outlying targets" in page and "Top suspects" in page
+    assert "z_threshold" in page and "Class-level noise" not in page
+    assert pd.read_parquet(parquet)["is_target_issue"].sum() == scored["is_target_issue"].sum()
 
 
 def test_gap_tokens_in_a_numeric_target_are_missing_values() -> None:

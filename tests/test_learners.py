@@ -276,3 +276,42 @@ def test_multiclass_bootstrap_models_warm_started_from_the_full_fit_match_sklear
     for b in range(3):
         ref = sklearn_proba(train.X, train.y, counts[b], valid.X, 10, weights=counts[b])
         np.testing.assert_allclose(P[b], ref, atol=1e-4)
+
+
+def test_a_pipeline_works_as_a_learner_with_weights_routed_to_its_last_step(
+    tmp_path, capsys
+) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tests.cli_support import run
+
+    train, valid, _ = load_dataset("wine", seed=0)
+    name = "sklearn:sklearn.preprocessing.StandardScaler+sklearn.linear_model.LogisticRegression"
+    learner = make_learner(name, C=0.5)
+    assert isinstance(learner, SklearnLearner)
+    assert learner._weight_argument == "logisticregression__sample_weight"
+    weights = np.zeros((1, train.n))
+    half = np.arange(0, train.n, 2)
+    weights[0, half] = 2.0
+    P = learner.fit(learner.prepare(train), torch.as_tensor(weights)).predict_proba(
+        learner.prepare(valid).X
+    )
+
+    X, y = np.asarray(train.X)[half], np.asarray(train.y)[half]
+    ref = make_pipeline(StandardScaler(), SkLogistic(C=0.5)).fit(
+        X, y, logisticregression__sample_weight=np.full(len(half), 2.0)
+    )
+    np.testing.assert_allclose(P[0].numpy(), ref.predict_proba(np.asarray(valid.X)), atol=1e-10)
+    with pytest.raises(InvalidParameterError, match="bad parameters"):
+        make_learner(name, nope=1)
+    with pytest.raises(InvalidParameterError, match="refusing to import"):
+        make_learner("sklearn:sklearn.preprocessing.StandardScaler+os.System")
+    # through the command line
+    out = tmp_path / "v"
+    code, _, err = run(
+        ["value", "wine", "--method", "loo", "--learner", name, "--learner-param", "C=0.5",
+         "--threads", "1", "-o", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err

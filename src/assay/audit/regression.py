@@ -206,5 +206,12 @@ def audit_regression(
         "oof_r2": float(1 - np.sum(residual**2) / max(np.sum((y - y.mean()) ** 2), 1e-300)),
         "near_duplicates": int((dup != "").sum()),
         "columns": encoder.report(),
+        "params": {
+            "methods": list(methods),
+            "k_folds": k_folds,
+            "n_neighbors": n_neighbors,
+            "seed": seed,
+            "z_threshold": Z_THRESHOLD,
+        },
     }
     return AuditResult(table, summary, encoder, table.loc[order])

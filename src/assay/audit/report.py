@@ -52,6 +52,8 @@ def write_table(table: pd.DataFrame, path: str | Path, *, overwrite: bool = Fals
     # object columns mixing labels of several types (suggested labels, ids) as text
     out = table.copy()
     for c in ("suggested_label", "near_duplicate_of"):
+        if c not in out.columns:  # a regression audit suggests numbers
+            continue
         out[c] = out[c].map(lambda v: None if v is None or v != v else str(v))
     return atomic_write_table(p, out, overwrite=overwrite)
 
@@ -72,7 +74,8 @@ def audit_report(
 ) -> Path:
     """An HTML report of ``result``: the estimated number of label errors with its interval,
     the top suspects with their row contents, class-level noise, what was done to the columns,
-    and the parameters as a table.
+    and the parameters as a table (for a regression target: the out-of-fold R^2 and the
+    outlying targets instead of label errors and class noise).
 
     Parameters
     ----------
@@ -94,8 +97,11 @@ def audit_report(
     if p.suffix.lower() not in (".html", ".htm"):
         raise OutputPathError(f"the report must end in .html, got {str(p)!r}")
     s = result.summary
-    lo, hi = s["estimated_label_errors_interval"]
     rep = Report(title, subtitle=f"{s['rows']} rows, {s['features']} encoded features")
+    if s.get("task") == "regression":
+        _regression_sections(rep, result)
+        return rep.write(p, overwrite=overwrite)
+    lo, hi = s["estimated_label_errors_interval"]
     rep.add_facts(
         "Summary",
         {
@@ -120,6 +126,33 @@ def audit_report(
         index=True,
         max_rows=None,
     )
-    rep.add_table("Columns", pd.DataFrame({"what was done": s["columns"]}), max_rows=None)
-    rep.add_table("Parameters", _params_table(s["params"]), max_rows=None)
+    _columns_and_params(rep, s)
     return rep.write(p, overwrite=overwrite)
+
+
+def _columns_and_params(rep: Any, summary: dict[str, Any]) -> None:
+    rep.add_table("Columns", pd.DataFrame({"what was done": summary["columns"]}), max_rows=None)
+    rep.add_table("Parameters", _params_table(summary["params"]), max_rows=None)
+
+
+def _regression_sections(rep: Any, result: AuditResult) -> None:
+    s = result.summary
+    rep.add_facts(
+        "Summary",
+        {
+            "rows": s["rows"],
+            "rows without a target (excluded)": s["rows_without_target"],
+            "out-of-fold R^2": f"{s['oof_r2']:.3f}",
+            "residual scale (robust)": f"{s['residual_scale']:.4g}",
+            f"outlying targets (|robust z| > {s['z_threshold']})": s["target_issues"],
+            "near duplicates": s["near_duplicates"],
+        },
+    )
+    rep.add_table(
+        "Top suspects",
+        result.suspects,
+        caption="Largest |robust z| of the residual first; the row's own columns, then the "
+        "audit's (suggested_target is the out-of-fold prediction).",
+        max_rows=None,
+    )
+    _columns_and_params(rep, s)

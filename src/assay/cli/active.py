@@ -21,7 +21,9 @@ from pathlib import Path
 import typer
 
 from assay.cli.common import (
+    CategoricalOpt,
     DataArg,
+    DropOpt,
     LearnerParamOpt,
     OverwriteOpt,
     RestartOpt,
@@ -69,6 +71,8 @@ def active(
         "method; comma-separated or repeated to compare",
     ),
     acq_param: list[str] = typer.Option([], "--acq-param", help="key=value, repeatable"),
+    drop: list[str] | None = DropOpt,
+    categorical: list[str] | None = CategoricalOpt,
     learner: str = learner_option(),
     learner_param: list[str] = LearnerParamOpt,
     seed: int = SeedOpt,
@@ -92,7 +96,7 @@ def active(
         _label_round(
             pool,
             target,
-            id_column,
+            (id_column, tuple(drop or ()), tuple(categorical or ())),
             labels,
             out,
             learner,
@@ -133,6 +137,9 @@ def active(
         overwrite=overwrite,
         restart=restart,
         progress=True,
+        id_column=id_column,
+        drop=tuple(drop or ()),
+        categorical=tuple(categorical or ()),
     )
     typer.echo(
         f"{len(names)} acquisition(s), {rounds} rounds of {batch}: final test score "
@@ -144,7 +151,7 @@ def active(
 def _label_round(
     pool: str,
     target: str | None,
-    id_column: str | None,
+    columns: tuple[str | None, tuple[str, ...], tuple[str, ...]],
     labels: Path | None,
     out: Path,
     learner: str,
@@ -158,6 +165,7 @@ def _label_round(
     from assay.select.label_rounds import label_pool_file
 
     assert target is not None
+    id_column, drop, categorical = columns
     res = label_pool_file(
         pool,
         target,
@@ -171,6 +179,8 @@ def _label_round(
         acquisition_params=parse_params(acq_param),
         seed=seed,
         restart=restart,
+        drop=drop,
+        categorical=categorical,
     )
     al = res.learner
     taught = f"taught {res.taught} label(s); " if res.taught else ""

@@ -19,8 +19,8 @@ def audit(
     methods: str | None = typer.Option(
         None,
         "--methods",
-        help="Detectors to combine (default logistic,hgb,knn; for a regression target "
-        "any of ridge,hgb,knn, default all three).",
+        help="Detectors to combine (default logistic,hgb,knn, plus knn-shapley under 20,000 "
+        "rows; also data-oob; for a regression target any of ridge,hgb,knn, default all three).",
     ),
     task: str = typer.Option(
         "auto",
@@ -52,9 +52,7 @@ def audit(
         if report.suffix.lower() not in (".html", ".htm"):
             raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
         check_new(report, overwrite=overwrite, what="report")
-    from assay.audit.core import METHODS
-
-    chosen = METHODS if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
+    chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     result = run_audit(
         read_frame(data),
         target,
@@ -72,7 +70,7 @@ def audit(
         if out is not None:
             typer.echo(f"wrote {write_table(result.table, out, overwrite=overwrite)}")
         if report is not None:
-            raise InvalidParameterError("--report is not yet written for a regression target")
+            typer.echo(f"wrote {audit_report(result, report, overwrite=overwrite)}")
         return
     lo, hi = s["estimated_label_errors_interval"]
     typer.echo(f"{s['rows']} rows, {s['features']} features; methods: {', '.join(s['methods'])}")

@@ -97,6 +97,13 @@ def _as_strings(col: pd.Series) -> NDArray[Any]:
     return out.astype(object)
 
 
+def _string_codes(col: pd.Series) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    """``_as_strings(col)`` as codes into its sorted distinct strings (pandas' hashing in C:
+    scikit-learn counts object arrays value by value in Python, 0.08 s a column on Adult)."""
+    codes, uniques = pd.factorize(_as_strings(col), sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
 def _to_float(col: pd.Series, kind: str) -> NDArray[np.float64]:
     if kind == "date":
         d = pd.to_datetime(col, errors="coerce", format="mixed") if col.dtype == object else col
@@ -126,7 +133,7 @@ def _numeric_with_gaps(col: pd.Series) -> list[str] | None:
     """
     if col.dtype != object and not pd.api.types.is_string_dtype(col.dtype):
         return None
-    text = col.dropna().astype(str).str.strip()
+    text = pd.Series(col.dropna().unique()).astype(str).str.strip()  # distinct values suffice
     if text.empty:
         return None
     parsed = pd.to_numeric(text, errors="coerce")
@@ -247,6 +254,8 @@ class TableEncoder:
             if all_unique and integer and ID_NAME.search(str(name)):
                 return ColumnPlan(name, "id", "all unique integers named like an id")
             return ColumnPlan(name, "numeric")
+        if nunique <= self.max_levels and not all_unique:
+            return ColumnPlan(name, "categorical")
         text = nonmissing.astype(str)
         if all_unique and not text.str.contains(r"\s").mean() > 0.5:
             return ColumnPlan(name, "id", "all unique strings")
@@ -318,10 +327,14 @@ class TableEncoder:
                     min_frequency=self.min_frequency,
                     max_categories=self.max_levels,
                     sparse_output=False,
-                ).fit(_as_strings(series)[:, None])
+                )
+                # fitted on codes of the sorted strings: the same levels, order and
+                # frequencies as on the strings themselves
+                codes, uniques = _string_codes(series)
+                ohe.fit(codes[:, None])
                 infrequent = ohe.infrequent_categories_[0]
                 rare = set() if infrequent is None else set(infrequent.tolist())
-                plan.levels = [str(v) for v in ohe.categories_[0] if v not in rare]
+                plan.levels = [str(uniques[v]) for v in ohe.categories_[0] if v not in rare]
                 plan.infrequent = bool(rare)
         self.columns = plans
         if not self.feature_names:
@@ -386,11 +399,10 @@ class TableEncoder:
                 )
                 blocks.extend((c - m) / s for c, m, s in zip(cols, p.mean, p.scale, strict=True))
             elif p.kind == "categorical":
-                vals = _as_strings(frame[p.name])
-                lookup = {v: i for i, v in enumerate(p.levels)}
+                codes, uniques = _string_codes(frame[p.name])
                 width = len(p.levels) + int(p.infrequent)
-                out = np.zeros((len(vals), width))
-                pos = np.fromiter((lookup.get(v, -1) for v in vals), np.int64, len(vals))
+                out = np.zeros((len(codes), width))
+                pos = pd.Index(p.levels, dtype=object).get_indexer(pd.Index(uniques))[codes]
                 known = pos >= 0
                 out[np.flatnonzero(known), pos[known]] = 1.0
                 if p.infrequent:

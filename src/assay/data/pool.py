@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from assay.data.bundled import dataset_names, load_dataset
 from assay.data.dataset import Dataset
+from assay.data.encode import split_labels
 from assay.data.files_loaders import stratified_subsample
-from assay.data.io import read_table
+from assay.data.io import encode_frame, read_frame
 from assay.data.splits import Standardizer
 from assay.errors import InvalidDataError, InvalidParameterError
 
@@ -21,6 +23,10 @@ def load_pool(
     test_fraction: float,
     valid: str | None,
     seed: int,
+    *,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> tuple[Dataset, Dataset, Dataset | None]:
     """The pool, test and validation sets of active learning, standardised by the pool.
 
@@ -38,6 +44,9 @@ def load_pool(
         Validation file (for valuation-based acquisitions).
     seed : int
         Seed of the held-out sample (and of a bundled dataset's split).
+    id_column, drop, categorical
+        See :class:`~assay.data.encode.TableEncoder`; the encoder is fitted on the pool's rows
+        only and applied to the test and validation rows.
 
     Returns
     -------
@@ -61,17 +70,36 @@ def load_pool(
         )
     if target is None:
         raise InvalidParameterError("--target is required for a data file")
-    full = read_table(source, target)
-    if test is not None:
-        pool, test_ds = full, read_table(test, target, classes=full.classes)
-    else:
-        if not 0 < test_fraction < 1:
-            raise InvalidParameterError(f"--test-fraction must lie in (0, 1), got {test_fraction}")
-        held = stratified_subsample(full.y, max(1, round(test_fraction * full.n)), seed)
-        mask = np.zeros(full.n, dtype=bool)
+    if test is None and not 0 < test_fraction < 1:
+        raise InvalidParameterError(f"--test-fraction must lie in (0, 1), got {test_fraction}")
+    frame = read_frame(source)
+    # the held-out rows are chosen first (on the labels), so the encoder sees pool rows only
+    labelled, values, _ = split_labels(frame, target)
+    labelled = labelled.reset_index(drop=True)
+    classes, codes = np.unique(values, return_inverse=True)
+    if test is None:
+        held = stratified_subsample(codes, max(1, round(test_fraction * len(codes))), seed)
+        mask = np.zeros(len(codes), dtype=bool)
         mask[held] = True
-        pool, test_ds = full.subset(~mask), full.subset(mask)
-    valid_ds = None if valid is None else read_table(valid, target, classes=full.classes)
+        pool_rows, test_frame = labelled[~mask], labelled[mask]
+    else:
+        pool_rows, test_frame = labelled, read_frame(test)
+    name = Path(source).stem
+    pool, enc, _ = encode_frame(
+        pool_rows,
+        target,
+        name=name,
+        classes=classes,
+        id_column=id_column,
+        drop=drop,
+        categorical=categorical,
+    )
+
+    def encoded(part: object, what: str) -> Dataset:
+        return encode_frame(part, target, classes=pool.classes, encoder=enc, what=what)[0]
+
+    test_ds = encoded(test_frame, "test table")
+    valid_ds = None if valid is None else encoded(read_frame(valid), "validation table")
     scaler = Standardizer.fit(pool)
     return (
         scaler.transform(pool),

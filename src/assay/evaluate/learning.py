@@ -70,6 +70,9 @@ def active_task(
     overwrite: bool = False,
     restart: bool = False,
     progress: bool = False,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> ActiveRun:
     """Algorithm 4 on a labelled pool for each of ``acquisitions``, written to ``out``.
 
@@ -97,6 +100,8 @@ def active_task(
         Discard round states of another run in ``out/state`` (refused otherwise).
     progress : bool
         Show progress bars.
+    id_column, drop, categorical
+        See :class:`~assay.data.encode.TableEncoder` (data files).
 
     Raises
     ------
@@ -115,7 +120,17 @@ def active_task(
     folder = Path(out)
     check_output_dir(folder)
     check_new(*(folder / f for f in ACTIVE_FILES), overwrite=overwrite, what="output")
-    data, test_ds, valid_ds = load_pool(pool, target, test, test_fraction, valid, seed)
+    data, test_ds, valid_ds = load_pool(
+        pool,
+        target,
+        test,
+        test_fraction,
+        valid,
+        seed,
+        id_column=id_column,
+        drop=drop,
+        categorical=categorical,
+    )
     if not 2 <= initial < data.n:
         raise InvalidParameterError(f"--initial must lie in [2, {data.n - 1}], got {initial}")
     mask = np.zeros(data.n, dtype=bool)

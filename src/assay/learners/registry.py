@@ -70,15 +70,28 @@ def make_learner(name: str | BatchLearner, **params: Any) -> BatchLearner:
     """Build a learner from its name and parameters.
 
     ``sklearn:sklearn.neighbors.KNeighborsClassifier`` imports the class and passes ``params`` to
-    its constructor.
+    its constructor. ``sklearn:A+B+C`` (classes joined by ``+``) is the scikit-learn
+    ``make_pipeline(A(), B(), C())``; its ``params`` use the pipeline's ``<step>__<param>`` names
+    (steps are the lower-cased class names), and a plain name goes to the final step, e.g.
+    ``sklearn:sklearn.preprocessing.StandardScaler+sklearn.svm.SVC`` with ``probability=True``.
     """
     if isinstance(name, BatchLearner):
         return name
     check_params(params, f"learner {name!r}")
     if name.startswith("sklearn:"):
-        cls = estimator_class(name.split(":", 1)[1])
+        classes = [estimator_class(p) for p in name.split(":", 1)[1].split("+")]
         try:
-            return SklearnLearner(cls(**params))
+            if len(classes) == 1:
+                return SklearnLearner(classes[0](**params))
+            from sklearn.pipeline import make_pipeline
+
+            pipe = make_pipeline(*(cls() for cls in classes))
+            final = pipe.steps[-1][0]
+            return SklearnLearner(
+                pipe.set_params(
+                    **{k if "__" in k else f"{final}__{k}": v for k, v in params.items()}
+                )
+            )
         except (TypeError, ValueError) as exc:
             raise InvalidParameterError(f"bad parameters for learner {name!r}: {exc}") from exc
     if name not in _BUILTIN:

@@ -48,14 +48,20 @@ class FittedEstimators(FittedModels):
         return torch.as_tensor(out, dtype=self.dtype)
 
 
+def _takes_weight(estimator: Any) -> bool:
+    return "sample_weight" in inspect.signature(estimator.fit).parameters
+
+
 class SklearnLearner(BatchLearner):
     """Adapter for a scikit-learn classifier (any object with ``fit`` and ``predict_proba``).
 
     Parameters
     ----------
     estimator : sklearn classifier
-        Cloned for every subset. Sample weights are passed as ``sample_weight`` when ``fit``
-        accepts it; otherwise rows are repeated by their integer weight.
+        Cloned for every subset; a ``Pipeline`` works too. Sample weights are passed as
+        ``sample_weight`` when ``fit`` accepts it (for a ``Pipeline``: when its final step's
+        ``fit`` does, routed as ``<step>__sample_weight``); otherwise rows are repeated by their
+        integer weight.
     """
 
     name = "sklearn"
@@ -71,8 +77,16 @@ class SklearnLearner(BatchLearner):
         return {"estimator": f"{type(est).__module__}.{type(est).__qualname__}", "params": params}
 
     @property
-    def _accepts_weight(self) -> bool:
-        return "sample_weight" in inspect.signature(self.estimator.fit).parameters
+    def _weight_argument(self) -> str | None:
+        """The ``fit`` keyword that takes sample weights, or None."""
+        est = self.estimator
+        steps = getattr(est, "steps", None)
+        if steps:  # a Pipeline: fit(X, y, **params) routes "<step>__<param>" to that step
+            name, last = steps[-1]
+            if last is not None and last != "passthrough" and _takes_weight(last):
+                return f"{name}__sample_weight"
+            return None
+        return "sample_weight" if _takes_weight(est) else None
 
     def fit(self, data: TrainingData, weights: torch.Tensor, init: Any = None) -> FittedEstimators:
         from sklearn.base import clone
@@ -81,14 +95,15 @@ class SklearnLearner(BatchLearner):
         W = to_numpy(weights).astype(np.float64)
         present = classes_present(weights.to(data.onehot.dtype), data.onehot)
         estimators: list[Any] = []
+        key = self._weight_argument
         for b in range(W.shape[0]):
             if int(present[b].sum()) < 2:
                 estimators.append(None)
                 continue
             idx = np.flatnonzero(W[b] > 0)
             est = clone(self.estimator)
-            if self._accepts_weight:
-                est.fit(X[idx], y[idx], sample_weight=W[b, idx])
+            if key is not None:
+                est.fit(X[idx], y[idx], **{key: W[b, idx]})
             else:
                 rep = np.repeat(idx, np.rint(W[b, idx]).astype(int))
                 est.fit(X[rep], y[rep])

@@ -14,6 +14,7 @@ Ids are the ``id_column`` (or a column named ``id``) or else the row number in t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,16 @@ def has_blank_target(path: str | Path, target: str | None) -> bool:
     return target in frame.columns and bool(_blank(frame[target]).any())
 
 
-def read_pool(path: str | Path, target: str, *, id_column: str | None = None) -> PoolTable:
-    """Read a pool table whose ``target`` is empty on the rows still to label.
+def read_pool(
+    path: str | Path,
+    target: str,
+    *,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+) -> PoolTable:
+    """Read a pool table whose ``target`` is empty on the rows still to label (``drop`` and
+    ``categorical`` as in :class:`~assay.data.encode.TableEncoder`).
 
     Raises
     ------
@@ -92,7 +101,9 @@ def read_pool(path: str | Path, target: str, *, id_column: str | None = None) ->
     feats = frame.drop(columns=[target]).assign(__label__=0)
     if id_column is None:
         feats = feats.assign(__id__=ids)
-    full = from_pandas(feats, "__label__", id_column=id_column or "__id__")
+    full = from_pandas(
+        feats, "__label__", id_column=id_column or "__id__", drop=drop, categorical=categorical
+    )
     scaled = Standardizer.fit(full).transform(full)
     classes_present = [_label_value(v, False) for v in frame[target][~blank].tolist()]
     numeric = all(isinstance(v, int | float) for v in classes_present)
@@ -242,6 +253,8 @@ def label_pool_file(
     acquisition_params: dict[str, Any] | None = None,
     seed: int = 0,
     restart: bool = False,
+    drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> RoundResult:
     """One labelling round on a pool file, by names (``assay active`` with a person).
 
@@ -251,7 +264,7 @@ def label_pool_file(
     from assay.learners import make_learner
     from assay.select.acquisition import make_acquisition
 
-    table = read_pool(pool, target, id_column=id_column)
+    table = read_pool(pool, target, id_column=id_column, drop=drop, categorical=categorical)
     return label_round(
         table,
         out,
