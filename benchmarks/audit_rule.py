@@ -65,7 +65,7 @@ def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
         "hgb": oof_hgb(Xc, y, data.n_classes, fold, seed, cat),
         "knn": (y[nbr] == y[:, None]).mean(1),
         "data_oob": data_oob_scores(Xs, y, seed),
-        "knn_shapley": knn_shapley_scores(Xs, y),
+        "knn_shapley": knn_shapley_scores(knn_graph(Xs, 100)[1], y),
         "y": y,
         "truth": truth,
     }

@@ -2,9 +2,9 @@
 
 Detectors, all out of sample, so no row is held out and every row is scored:
 
-- ``logistic``: cross-fitted probabilities of L2 logistic regression (from :data:`BATCHED_ROWS`
-  rows the K fold models are trained in one fit of assay's batched trainer; below it
-  scikit-learn fits them one by one, which costs less than importing torch);
+- ``logistic``: cross-fitted probabilities of L2 logistic regression (from :data:`BATCHED_CELLS`
+  rows x features x classes the K fold models are trained in one fit of assay's batched trainer;
+  below it scikit-learn fits them one by one, which costs less than importing torch);
 - ``hgb``: K-fold out-of-fold probabilities of scikit-learn's HistGradientBoostingClassifier on
   compact features (each one-hot block folded back into one native categorical column);
 - ``knn``: the share of a row's k nearest neighbours (on the encoded, scaled features; FAISS when
@@ -54,8 +54,11 @@ METHODS = PROBA_METHODS + VALUE_METHODS
 SHAPLEY_ROWS = 20_000
 #: rank weight, shared by the chosen value detectors, mixed into ``label_quality``
 VALUE_WEIGHT = 0.1
-#: rows from which the logistic detector uses the batched (torch) trainer
-BATCHED_ROWS = 10_000
+#: rows x features x max(classes - 1, 1) from which the logistic detector uses the batched
+#: (torch) trainer. Measured on Adult (48,842 x 110, binary: 5.4e6): the five scikit-learn fits
+#: took 1.14 s, the batched fit 0.55 s after a 1.4 s torch import, so the whole process breaks
+#: even at about 2.4x Adult's size.
+BATCHED_CELLS = 13_000_000
 #: rows from which the k-NN graph is searched with an inverted-file index instead of exactly
 IVF_ROWS = 20_000
 #: accuracy gap (on the given labels) over which a model's weight falls by e in the
@@ -152,12 +155,13 @@ def oof_logistic(
 
     ``backend="batched"``: assay's batched trainer fits the K fold models in one fit (float32);
     ``"sklearn"``: scikit-learn's ``LogisticRegression``, one fit per fold, the same objective.
-    ``"auto"`` takes the batched trainer from :data:`BATCHED_ROWS` rows; below that the K small
-    fits cost less than importing torch.
+    ``"auto"`` takes the batched trainer from :data:`BATCHED_CELLS` rows x features x
+    ``max(K - 1, 1)``; below that the K fits cost less than importing torch.
     """
     if backend not in ("auto", "batched", "sklearn"):
         raise InvalidParameterError(f"backend must be auto, batched or sklearn, got {backend!r}")
-    if backend == "sklearn" or (backend == "auto" and len(y) < BATCHED_ROWS):
+    cells = X.shape[0] * X.shape[1] * max(n_classes - 1, 1)
+    if backend == "sklearn" or (backend == "auto" and cells < BATCHED_CELLS):
         return _oof_sklearn_logistic(X, y, n_classes, fold)
     import torch
 
@@ -256,7 +260,7 @@ def knn_graph(X: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDAr
         xf = np.ascontiguousarray(X, dtype=np.float32)
         index: Any
         if len(X) >= IVF_ROWS:
-            # 2 sqrt(n) cells, 8 probed: 4x faster than exact on Adult's 48,842 rows with 99.6%
+            # 2 sqrt(n) cells, 6 probed: 10x faster than exact on Adult's 48,842 rows with 99.3%
             # of the exact neighbours; a row's exact duplicates share its cell, so all are found
             cells = int(2 * np.sqrt(len(X)))
             quantizer = faiss.IndexFlatL2(X.shape[1])
@@ -264,7 +268,7 @@ def knn_graph(X: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDAr
             # the cells' k-means needs ~40 rows a cell (FAISS's own sampling rule), not all rows
             sample = np.random.default_rng(0).permutation(len(X))[: 40 * cells]
             index.train(xf[np.sort(sample)])
-            index.nprobe = 8
+            index.nprobe = 6
         else:
             index = faiss.IndexFlatL2(X.shape[1])
         index.add(xf)
@@ -509,18 +513,21 @@ def audit(
         probas["hgb"] = oof_hgb(Xc, y, K, fold, seed, is_cat)
     for m, p in probas.items():
         scores[m] = p[rows, y]
-    dist, nbr = knn_graph(X, n_neighbors)
+    from assay.audit.values import SHAPLEY_NEIGHBOURS, data_oob_scores, knn_shapley_scores
+
+    # one graph: KNN-Shapley's wider neighbour lists start with the k nearest
+    wide = max(n_neighbors, SHAPLEY_NEIGHBOURS) if "knn-shapley" in methods else n_neighbors
+    dist, nbr_wide = knn_graph(X, wide)
+    dist, nbr = dist[:, :n_neighbors], nbr_wide[:, :n_neighbors]
     agree = (y[nbr] == y[:, None]).mean(1)
     if "knn" in methods:
         scores["knn"] = agree
     if "knn" in methods:
         probas["knn"] = knn_proba(y[nbr], K)
-    from assay.audit.values import data_oob_scores, knn_shapley_scores
-
     if "data-oob" in methods:
         scores["data-oob"] = data_oob_scores(X, y, seed)
     if "knn-shapley" in methods:
-        scores["knn-shapley"] = knn_shapley_scores(X, y)
+        scores["knn-shapley"] = knn_shapley_scores(nbr_wide, y)
     proba, weights, _ = stack(probas, y)
     quality = combine(proba[rows, y], agree if knn_weight > 0 else None, knn_weight)
     values = [scores[m] for m in VALUE_METHODS if m in methods]

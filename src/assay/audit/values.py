@@ -54,12 +54,10 @@ def data_oob_scores(
 
 
 def knn_shapley_scores(
-    X: NDArray[np.float64], y: NDArray[np.int64], k: int = SHAPLEY_K
+    neighbours: NDArray[np.int64], y: NDArray[np.int64], k: int = SHAPLEY_K
 ) -> NDArray[np.float64]:
-    """Leave-one-out KNN-Shapley values of every row on the (scaled) features ``X``."""
-    from assay.audit.core import knn_graph
+    """Leave-one-out KNN-Shapley values of every row from its nearest rows ``neighbours``
+    (n, M), e.g. the first :data:`SHAPLEY_NEIGHBOURS` of :func:`assay.audit.core.knn_graph`."""
     from assay.valuation.knn_truncated import knn_shapley_from_graph
 
-    m = min(len(y) - 1, max(SHAPLEY_NEIGHBOURS, k))
-    _, nbr = knn_graph(X, m)
-    return knn_shapley_from_graph(nbr, y, min(k, m))
+    return knn_shapley_from_graph(neighbours, y, min(k, neighbours.shape[1]))
