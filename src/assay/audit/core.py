@@ -22,11 +22,11 @@ neighbour label counts, :func:`knn_proba`) as ``softmax(sum_m a_m log p_m + b)``
 ``label_quality`` is the rank, scaled to [0, 1], of the stacked probability of the row's given
 label (lower = more likely mislabelled), mixed at rank weight :data:`VALUE_WEIGHT` with the
 leave-one-out KNN-Shapley value under :data:`SHAPLEY_ROWS` rows (mean AUC 0.8949 / 0.8953 on the
-pick / held-out seeds against 0.8945 / 0.8945 without it). Stacking beat every accuracy-weighted geometric mean
-(:func:`model_weights`, :func:`combine_probas`) and any extra k-NN rank weight
-(:func:`combine`, ``knn_weight``, default :data:`KNN_WEIGHT` = 0): a model that predicts the
-labels worse, or is overconfident, gets less weight, so the stack follows HGB where it is much
-better (Adult, telescope) and averages where the models are close (Bank, German, COMPAS).
+pick / held-out seeds against 0.8945 / 0.8945 without it). Stacking beat every accuracy-weighted
+geometric mean (:func:`model_weights`, :func:`combine_probas`) and any extra k-NN rank weight
+(:func:`combine`, ``knn_weight``, default :data:`KNN_WEIGHT` = 0): a model that predicts the labels
+worse, or is overconfident, gets less weight, so the stack follows HGB where it is much better
+(Adult, telescope) and averages where the models are close (Bank, German, COMPAS).
 
 The estimated number of label errors is the confident-learning count (rows whose confidently
 predicted class, against per-class thresholds, differs from the given label) on the combined
