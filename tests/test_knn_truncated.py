@@ -55,3 +55,14 @@ def test_bad_neighbour_lists_are_refused() -> None:
         knn_shapley_from_graph(np.array([[9, 2], [0, 2], [3, 1], [2, 0]]), y, 1)
     with pytest.raises(InvalidDataError, match="must be"):
         knn_shapley_from_graph(good[:3], y, 1)
+
+
+@pytest.mark.slow
+def test_ten_thousand_rows_within_the_bound_and_in_rank_order() -> None:
+    from scipy.stats import spearmanr
+
+    X, y = _table(10_000, seed=2)
+    exact = knn_shapley_loo_values(Dataset.from_arrays(X, y), 10)
+    got = knn_shapley_from_graph(_neighbours(X, 200), y, 10)
+    assert np.abs(got - exact).max() <= truncation_bound(200)
+    assert spearmanr(got, exact)[0] > 0.98
