@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from assay.audit.values import SHAPLEY_NEIGHBOURS, data_oob_scores, knn_shapley_scores
 from assay.data.dataset import check_task, looks_continuous
 from assay.data.encode import TableEncoder, numeric_target
 from assay.data.io import encode_frame
@@ -515,8 +516,6 @@ def audit(
         probas["hgb"] = oof_hgb(Xc, y, K, fold, seed, is_cat)
     for m, p in probas.items():
         scores[m] = p[rows, y]
-    from assay.audit.values import SHAPLEY_NEIGHBOURS, data_oob_scores, knn_shapley_scores
-
     # one graph: KNN-Shapley's wider neighbour lists start with the k nearest
     wide = max(n_neighbors, SHAPLEY_NEIGHBOURS) if "knn-shapley" in methods else n_neighbors
     dist, nbr_wide = knn_graph(X, wide)
@@ -524,7 +523,6 @@ def audit(
     agree = (y[nbr] == y[:, None]).mean(1)
     if "knn" in methods:
         scores["knn"] = agree
-    if "knn" in methods:
         probas["knn"] = knn_proba(y[nbr], K)
     if "data-oob" in methods:
         scores["data-oob"] = data_oob_scores(X, y, seed)

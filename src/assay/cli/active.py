@@ -96,7 +96,7 @@ def active(
         _label_round(
             pool,
             target,
-            (id_column, tuple(drop or ()), tuple(categorical or ())),
+            id_column,
             labels,
             out,
             learner,
@@ -106,6 +106,8 @@ def active(
             batch,
             seed,
             restart,
+            drop=tuple(drop or ()),
+            categorical=tuple(categorical or ()),
         )
         return
     if labels is not None:
@@ -151,7 +153,7 @@ def active(
 def _label_round(
     pool: str,
     target: str | None,
-    columns: tuple[str | None, tuple[str, ...], tuple[str, ...]],
+    id_column: str | None,
     labels: Path | None,
     out: Path,
     learner: str,
@@ -161,11 +163,13 @@ def _label_round(
     batch: int,
     seed: int,
     restart: bool,
+    *,
+    drop: tuple[str, ...],
+    categorical: tuple[str, ...],
 ) -> None:
     from assay.select.label_rounds import label_pool_file
 
     assert target is not None
-    id_column, drop, categorical = columns
     res = label_pool_file(
         pool,
         target,
