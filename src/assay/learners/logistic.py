@@ -159,21 +159,23 @@ class _Curvature:
             self.factor = (P * pb.weights[:, None, :]).to(dtype)
             self.absent = None if pb.absent is None else pb.absent.to(dtype)
 
-        self._rows: tuple[Tensor, tuple[Tensor, ...]] | None = None
+        self._rows: Tensor | None = None
+        self._gathered: tuple[Tensor | None, ...] = ()
 
-    def _parts(self, rows: Tensor | None) -> tuple[Tensor, ...]:
+    def _parts(self, rows: Tensor | None) -> tuple[Tensor | None, ...]:
         parts = (self.factor, self.P, self.reg, self.absent)
         if rows is None or rows.numel() == self.factor.shape[0]:
-            return parts  # type: ignore[return-value]
+            return parts
         # CG asks for the same shrinking set of models many times: gather each set once
-        if self._rows is None or not torch.equal(self._rows[0], rows):
-            gathered = tuple(None if t is None else t[rows] for t in parts)
-            self._rows = (rows, gathered)  # type: ignore[assignment]
-        return self._rows[1]
+        if self._rows is None or not torch.equal(self._rows, rows):
+            self._rows = rows
+            self._gathered = tuple(None if t is None else t[rows] for t in parts)
+        return self._gathered
 
     def hvp(self, V: Tensor, rows: Tensor | None = None) -> Tensor:
         """Products with models ``rows`` (all when None) for directions ``V`` (b, R, q)."""
         factor, P, reg, absent = self._parts(rows)
+        assert factor is not None and P is not None and reg is not None
         zv = V @ self.Xa.T  # (b, R, n)
         if not self.binary:
             zv = zv - (P * zv).sum(1, keepdim=True)
@@ -431,8 +433,8 @@ class LogisticRegression(TorchLearner):
             else:
                 gnorm = g.flatten(1).norm(dim=1)
                 low = self.cg_dtype
-                floor = 1e-4 if low == torch.float32 else 1e-12  # what float32 CG can reach
-                forcing = torch.clamp(gnorm / scale[active], max=0.5).sqrt().clamp(min=floor)
+                cg_floor = 1e-4 if low == torch.float32 else 1e-12  # what float32 CG can reach
+                forcing = torch.clamp(gnorm / scale[active], max=0.5).sqrt().clamp(min=cg_floor)
                 op = sub.curvature_operator(P, low)
                 d = -batched_cg(
                     op.hvp,
