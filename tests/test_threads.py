@@ -8,13 +8,14 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from assay import set_threads
+from assay import parallel, set_threads
 from assay.errors import InvalidParameterError
-from assay.parallel import available_cpus, backend, map_tasks
+from assay.parallel import available_cpus, backend, map_tasks, threads_for_problem
 
 
 @pytest.fixture
-def restore_threads():  # type: ignore[no-untyped-def]
+def restore_threads(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(parallel, "_threads_chosen", parallel._threads_chosen)
     before = torch.get_num_threads()
     env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     yield
@@ -40,6 +41,21 @@ def test_set_threads_sets_torch_blas_and_the_environment(restore_threads) -> Non
     assert torch.get_num_threads() == 1
     assert os.environ["OMP_NUM_THREADS"] == "1"
     assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+
+
+def test_small_problems_run_on_one_thread_only_at_the_default(restore_threads) -> None:  # type: ignore[no-untyped-def]
+    small, large = (341, 30, 1), (100_000, 50, 1)
+    set_threads()  # the command line's default
+    assert threads_for_problem(*large) == available_cpus()
+    assert torch.get_num_threads() == available_cpus()
+    assert threads_for_problem(*small) == 1
+    assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    set_threads(2)  # a count the user chose is kept
+    assert threads_for_problem(*small) == 2 and torch.get_num_threads() == 2
+    parallel._threads_chosen = None  # set_threads never called: a library user's threads
+    torch.set_num_threads(2)
+    threads_for_problem(*small)
+    assert torch.get_num_threads() == 2
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])

@@ -201,10 +201,17 @@ def set_threads(n: int | None = None) -> int:
     InvalidParameterError
         If ``n`` is not a whole number >= 1.
     """
+    global _threads_chosen
+    _threads_chosen = n is not None
     if n is None:
         n = available_cpus()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InvalidParameterError(f"threads must be a whole number >= 1, got {n!r}")
+    _apply_threads(n)
+    return n
+
+
+def _apply_threads(n: int) -> None:
     for var in _THREAD_VARS:
         os.environ[var] = str(n)
     if "torch" in sys.modules:
@@ -215,7 +222,38 @@ def set_threads(n: int | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n)
-    return n
+
+
+#: rows x features x outputs below which a problem runs on one thread unless threads were set
+#: (benchmarks/threads.py: below it a second thread saved little on an idle machine, and on a
+#: busy one torch's spinning OpenMP team made the same run 10x slower)
+SINGLE_THREAD_WORK = 2**22
+_threads_chosen: bool | None = None  # None: set_threads never called, threads left alone
+
+
+def threads_for_problem(rows: int, features: int, outputs: int = 1) -> int:
+    """Drop to one thread for a small problem when threads are at :func:`set_threads`'s default.
+
+    :func:`assay.valuation.run.value_task` (``assay value``) calls it once the task's size is
+    known. A count given to :func:`set_threads` (``--threads``) is kept whatever the size, and
+    a process that never called :func:`set_threads` is left alone.
+
+    Parameters
+    ----------
+    rows, features, outputs : int
+        The training rows, encoded features and model outputs (classes; 1 for binary or
+        regression).
+
+    Returns
+    -------
+    int
+        The threads now in use.
+    """
+    work = rows * features * max(outputs, 1)
+    if _threads_chosen is False and work < SINGLE_THREAD_WORK:
+        _apply_threads(1)
+        return 1
+    return int(os.environ.get("OMP_NUM_THREADS", available_cpus()))
 
 
 def chunked(n: int, size: int) -> list[slice]:

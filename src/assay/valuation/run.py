@@ -18,6 +18,7 @@ from typing import Any
 from assay.data.provenance import absolute_spec, provenance
 from assay.data.task import Task, TaskSpec, build_task
 from assay.errors import InvalidParameterError
+from assay.parallel import threads_for_problem
 from assay.result import ValuationResult
 
 
@@ -225,6 +226,7 @@ def value_task(
     if learner_obj.task == "regression" and spec.task == "classification":
         spec = dataclasses.replace(spec, task="regression")
     task = build_task(spec)
+    threads_for_problem(task.train.n, task.train.n_features, max(task.train.n_classes - 1, 1))
     method_obj = make_method(method, budget=budget, **(method_params or {}))
     if isinstance(method_obj, SamplingValuation):
         method_obj.seed, method_obj.progress = spec.seed, progress
