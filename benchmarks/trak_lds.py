@@ -43,7 +43,7 @@ import torch
 
 from assay.data import Dataset, load_dataset
 from assay.evaluate.lds import lds_from_outputs, retrain_margins, subset_masks
-from assay.learners.networks import MLPClassifier
+from assay.learners.networks import MLPClassifier, make_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
@@ -95,17 +95,48 @@ def write_inputs(args: argparse.Namespace, train: Dataset, test: Dataset, folder
     return float(np.mean(accs))
 
 
-def run_method(name: str, folder: Path, args: argparse.Namespace) -> dict:
-    """Run one method's runner ``--repeats`` times (whole processes); scores from the first."""
+def peer_lambda(folder: Path) -> float:
+    """The peers' absolute ridge equal to assay's default damping (1 x the mean eigenvalue).
+
+    Both peers scale gradients by ``1/sqrt(p)`` (p parameters) and project with N(0, 1) entries,
+    so their kernel's mean eigenvalue is about ``||G||_F^2 / p`` (G the n x p margin gradients);
+    one value for all checkpoints (they take one), the mean over checkpoints.
+    """
+    with np.load(folder / "task.npz") as f:
+        X, y = torch.from_numpy(f["X_train"]), torch.from_numpy(f["y_train"])
+        hidden, n_classes = [int(h) for h in f["hidden"]], int(f["n_classes"])
+    module = make_mlp(X.shape[1], tuple(hidden), n_classes)
+
+    def margin(p: dict[str, torch.Tensor], x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        z = torch.func.functional_call(module, p, (x[None],))[0]
+        hot = torch.arange(n_classes) == t
+        return (z * hot).sum() - torch.logsumexp(z.masked_fill(hot, float("-inf")), 0)
+
+    values = []
+    for c in range(len(list(folder.glob("ckpt_*.npz")))):
+        with np.load(folder / f"ckpt_{c}.npz") as f:
+            params = {k: torch.from_numpy(f[k]) for k in f.files}
+        G = torch.func.vmap(torch.func.grad(margin), in_dims=(None, 0, 0))(params, X, y)
+        p = sum(v.numel() for v in params.values())
+        values.append(float(sum((g.double() ** 2).sum() for g in G.values())) / p)
+    return float(np.mean(values))
+
+
+def run_method(
+    name: str, folder: Path, args: argparse.Namespace, *, lambda_abs: float = 0.0, repeats: int = 0
+) -> dict:
+    """Run one method's runner ``repeats`` times (whole processes); scores from the first."""
     python = sys.executable if name == "assay" else str(ATTR_PY)
-    out = folder / f"scores_{name}.npz"
+    out = folder / f"scores_{name}_{lambda_abs:g}.npz"
     cmd = [python, str(PEERS / f"trak_{name}.py"), str(folder), str(out)]
     cmd += ["--proj-dim", str(args.proj_dim), "--seed", str(args.proj_seed)]
+    if lambda_abs:
+        cmd += ["--lambda-abs", str(lambda_abs)]
     env = {**os.environ, **ENV_1T}
     if name == "assay":
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     records, scores = [], None
-    for r in range(args.repeats):
+    for r in range(repeats or args.repeats):
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
         process_seconds = time.perf_counter() - start
@@ -125,6 +156,7 @@ def run_method(name: str, folder: Path, args: argparse.Namespace) -> dict:
         "peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in records])),
         "all_seconds": [r["seconds"] for r in records],
         "all_process_seconds": [r["process_seconds"] for r in records],
+        "lambda_abs": lambda_abs,
         "scores": scores,
         **{k: v for k, v in records[0].items() if k not in ("seconds", "peak_rss_mb", "pid")},
     }
@@ -155,6 +187,11 @@ def main() -> None:
     ap.add_argument("--n-subsets", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument(
+        "--no-damped-peers",
+        action="store_true",
+        help="skip the extra peer runs with assay's damping (as an absolute lambda)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "trak_lds.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -184,6 +221,13 @@ def main() -> None:
         for name in methods:
             print(f"{name} ...", flush=True)
             results[name] = run_method(name, folder, args)
+        if not args.skip_peers and not args.no_damped_peers:
+            # the peers with assay's default damping (not their default): is damping the gap?
+            lam = peer_lambda(folder)
+            report["peer_lambda_abs"] = lam
+            for name in METHODS[1:]:
+                print(f"{name}, damped like assay (lambda {lam:.3g}) ...", flush=True)
+                results[f"{name}+damp"] = run_method(name, folder, args, lambda_abs=lam, repeats=1)
     print(f"LDS: retraining {args.n_subsets} half subsets ...", flush=True)
     start = time.perf_counter()
     masks = subset_masks(train.n, args.n_subsets, seed=1)
@@ -210,17 +254,17 @@ def print_table(report: dict) -> None:
         f"{t['checkpoints']} checkpoints (test acc {t['checkpoint_test_accuracy']:.3f}), "
         f"proj dim {t['proj_dim']}, LDS over {t['n_subsets']} half subsets, 1 thread"
     )
-    head = f"{'method':<8}{'LDS':>7}{'+- sd':>7}{'sem':>7}{'attr s':>9}{'proc s':>9}{'RSS MB':>9}"
+    head = f"{'method':<13}{'LDS':>7}{'+- sd':>7}{'sem':>7}{'attr s':>9}{'proc s':>9}{'RSS MB':>9}"
     print(head)
     methods = report["methods"]
     for name, m in methods.items():
         print(
-            f"{name:<8}{m['lds']:>7.3f}{m['lds_std']:>7.3f}{m['lds_sem']:>7.3f}"
+            f"{name:<13}{m['lds']:>7.3f}{m['lds_std']:>7.3f}{m['lds_sem']:>7.3f}"
             f"{m['seconds']:>9.3f}{m['process_seconds']:>9.2f}{m['peak_rss_mb']:>9.0f}"
         )
     a = methods["assay"]
     verdicts = {}
-    for name in (n for n in methods if n != "assay"):
+    for name in (n for n in methods if n in METHODS[1:]):
         p = methods[name]
         met = a["lds"] >= p["lds"] and a["seconds"] < p["seconds"]
         verdicts[name] = met

@@ -27,6 +27,13 @@ def parse_args(description: str) -> argparse.Namespace:
     ap.add_argument("--proj-dim", type=int, required=True)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0, help="projection seed")
+    ap.add_argument(
+        "--lambda-abs",
+        type=float,
+        default=0.0,
+        help="a peer's absolute ridge on its kernel (traker lambda_reg, dattri regularization); "
+        "0 is both peers' default",
+    )
     return ap.parse_args()
 
 

@@ -4,7 +4,7 @@ dattri's own LDS example's recipe: an ``AttributionTask`` whose loss function is
 ``log p - log(1 - p)`` (so train and test gradients are of the same output, as in TRAK), the
 correct-class probability for ``Q = 1 - p``, all parameters, ``cache`` the training set then
 ``attribute`` the test set. Projection: its CPU path (``random_project`` with the normal
-``BasicProjector``). ``regularization`` stays at its default 0, as a user gets it.
+``BasicProjector``). ``regularization``: its default 0 unless ``--lambda-abs`` is given.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main() -> None:
             task=attr_task,
             correct_probability_func=prob,
             device="cpu",
+            regularization=args.lambda_abs,
             projector_kwargs={"proj_dim": args.proj_dim, "proj_seed": args.seed, "device": "cpu"},
         )
         loader = {

@@ -5,7 +5,8 @@ any logits model taking ``(x, y)`` batches): featurize the training set per chec
 ``finalize_features``, score the test set per checkpoint, ``finalize_scores``. On CPU ``TRAKer``
 picks its ``BasicProjector`` (Gaussian, generated in blocks; ``fast_jl``'s ``CudaProjector``
 needs CUDA). ``use_half_precision=False``: float16 matmuls are not what a CPU user wants (slow,
-and not supported by every CPU kernel). ``lambda_reg`` stays at its default 0, as a user gets it.
+and not supported by every CPU kernel). ``lambda_reg``: its default 0 unless ``--lambda-abs``
+is given.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
             projector_seed=args.seed,
             use_half_precision=False,
             logging_level=logging.ERROR,
+            lambda_reg=args.lambda_abs,
         )
         for model_id, ckpt in enumerate(ckpts):
             traker.load_checkpoint(ckpt, model_id=model_id)
