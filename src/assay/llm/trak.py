@@ -132,7 +132,7 @@ def _features(
     """Projected margin gradients (n, dim) and ``1 - p_y`` (n,), ``batch_size`` rows at a time."""
     dtype = next(iter(params.values())).dtype
     Xt = torch.tensor(np.asarray(X), dtype=dtype)
-    yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    yt = torch.tensor(np.asarray(y), dtype=torch.long)
     if Xt.shape[0] != yt.shape[0]:
         raise InvalidDataError(f"X has {Xt.shape[0]} rows, y {yt.shape[0]}")
 
