@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest peers bench clean
+.PHONY: demo test install lint typecheck pytest peers attr-peers bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,12 @@ test: lint typecheck pytest
 peers:
 	bash benchmarks/peers/setup_peers.sh
 
+# attribution peers (traker 0.3.2, dattri 0.3.0) for benchmarks/trak_lds.py, their own venv too
+attr-peers:
+	bash benchmarks/peers/setup_attr.sh
+
 bench: $(STAMP) peers
 	$(BIN)/python benchmarks/bench_peers.py
 
 clean:
-	rm -rf $(VENV) .venv-peers demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peers .venv-attr demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from assay.data import Dataset
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.evaluate.lds import (
     lds_from_outputs,
@@ -12,6 +14,7 @@ from assay.evaluate.lds import (
     retrain_margins,
     subset_masks,
 )
+from assay.learners.base import TrainingData
 from assay.learners.logistic import LogisticRegression
 from tests.conftest import tiny_task
 
@@ -48,3 +51,26 @@ def test_lds_input_errors() -> None:
         subset_masks(5, 10, frac=1.0)
     with pytest.raises(InvalidDataError, match="share n_train"):
         lds_from_outputs(np.zeros((2, 3)), np.zeros((5, 4)), np.zeros((5, 2)))
+
+
+def test_margins_of_confident_float32_models_do_not_tie() -> None:
+    # p_y rounds to 1 in float32 for both test rows; their margins (log 1e6 and log 1e9 odds)
+    # must still differ, as they do through the other classes' probabilities
+    P = torch.tensor([[[1 - 1e-6, 1e-6], [1e-9, 1 - 1e-9]]], dtype=torch.float32)
+
+    class Fitted:
+        def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
+            return P.expand(len(masks), -1, -1)
+
+    class Learner:
+        def prepare(self, data: Dataset) -> TrainingData:
+            return TrainingData.from_dataset(data, torch.float32, "cpu")
+
+        def fit(self, data: TrainingData, weights: torch.Tensor) -> Fitted:
+            return Fitted()
+
+    train, test = tiny_task(n_train=6, n_valid=2, seed=0)
+    masks = subset_masks(train.n, 3, seed=0)
+    got = retrain_margins(Learner(), train, test, masks)
+    want = [np.log((1 - 1e-6) / 1e-6), np.log((1 - 1e-9) / 1e-9)]
+    np.testing.assert_allclose(got, np.tile(want, (3, 1)), rtol=1e-3)

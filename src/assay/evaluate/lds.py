@@ -79,8 +79,13 @@ def retrain_margins(
     X = torch.tensor(np.asarray(test.X), dtype=data.X.dtype, device=data.X.device)
     y = torch.tensor(np.asarray(test.y), dtype=torch.long, device=data.X.device)
     P = fitted.predict_proba(X).to(torch.float64)  # (S, m, K)
-    py = P.gather(-1, y.view(1, -1, 1).expand(P.shape[0], -1, 1))[..., 0].clamp(1e-12, 1 - 1e-12)
-    return (torch.log(py) - torch.log1p(-py)).cpu().numpy()
+    hot = torch.nn.functional.one_hot(y, P.shape[-1]).bool().expand_as(P)
+    # log(1 - p_y) as the log of the other classes' sum: 1 - p_y cancels to 0 once p_y rounds
+    # to 1 (float32 models on examples they fit well), the other classes' small probabilities
+    # do not, so confident examples keep distinct margins instead of tying at a clamp
+    py = (P * hot).sum(-1).clamp_min(1e-300)
+    rest = (P * ~hot).sum(-1).clamp_min(1e-300)
+    return (torch.log(py) - torch.log(rest)).cpu().numpy()
 
 
 def linear_datamodeling_score(
