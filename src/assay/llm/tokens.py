@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,8 +19,10 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.llm.corpus import Corpus
 from assay.llm.models import resolve_device
+
+if TYPE_CHECKING:  # hints only: the corpus module imports pandas
+    from assay.llm.corpus import Corpus
 
 
 @dataclass(frozen=True)
