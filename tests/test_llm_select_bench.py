@@ -59,6 +59,7 @@ def test_pool_counts_and_split_are_disjoint() -> None:
     assert B.arithmetic(1, np.random.default_rng(1))[0][0].endswith("=")
 
 
+@pytest.mark.slow  # about 20 s of CPU (pretraining, eight methods, nine fine-tunings)
 def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     out = tmp_path / "llm_select.json"
     res = B.main(["--quick", "--seeds", "1", "--out", str(out)], load=_texts)
