@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 from torch.func import functional_call, grad, vmap  # noqa: E402
 
 from assay.errors import InvalidParameterError  # noqa: E402
-from assay.llm.inrun import InRunShapley, layer_dots, linear_layers  # noqa: E402
+from assay.llm.inrun import InRunShapley, cheaper_dots, layer_dots, linear_layers  # noqa: E402
 
 
 def _gpt2() -> torch.nn.Module:
@@ -112,6 +112,19 @@ def test_ghost_and_direct_agree_on_a_classifier() -> None:
         layer_dots(a, g, av, gvv, bias=True, method="direct").numpy(),
         rtol=1e-12,
     )
+
+
+def test_cheaper_dots_counts_the_validation_gradient_once_a_batch() -> None:
+    # a GPT-2 attention input layer, 16 x 64 training tokens, 16 x 64 validation tokens: ghost
+    # takes 16 * 64 * 1024 * 512 = 537M multiply-adds, direct (16 * 64 + 1024) * 128 * 384 = 101M
+    assert cheaper_dots(16, 64, 16 * 64, 128, 384) == "direct"
+    # a short validation set (8 tokens) against wide layers: the Gram matrices are tiny
+    assert cheaper_dots(16, 64, 8, 128, 384) == "ghost"
+    a, g = torch.randn(16, 6, 8, dtype=torch.float64), torch.randn(16, 6, 24, dtype=torch.float64)
+    av, gv = torch.randn(4, 6, 8, dtype=torch.float64), torch.randn(4, 6, 24, dtype=torch.float64)
+    auto = layer_dots(a, g, av, gv, bias=False)
+    for method in ("ghost", "direct"):
+        np.testing.assert_allclose(auto, layer_dots(a, g, av, gv, bias=False, method=method))
 
 
 def test_inrun_refuses_misuse() -> None:

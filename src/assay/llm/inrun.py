@@ -13,8 +13,9 @@ gradients ``g_v`` (all of its tokens)::
     <G_i, G_val> = sum_{t, t'} (a_{i,t} . a_{v,t'}) (g_{i,t} . g_{v,t'})     (ghost)
                  = sum_t g_{i,t}^T G_val a_{i,t}                              (direct)
 
-and each layer takes whichever is cheaper (``T * T_val * (d_in + d_out)`` against
-``T * d_in * d_out``); a bias adds ``(sum_t g_{i,t}) . (sum_t' g_{v,t'})``. The activations and
+and each layer takes whichever is cheaper for the batch (``B * T * T_val * (d_in + d_out)``
+against ``(B * T + T_val) * d_in * d_out``: the direct way forms ``G_val`` once a batch); a bias
+adds ``(sum_t g_{i,t}) . (sum_t' g_{v,t'})``. The activations and
 output gradients come from forward hooks and tensor hooks on the tracked layers during the training
 step's own forward and backward, plus one forward / backward of the validation batch (which does not
 touch ``.grad``). Only the tracked layers' parameters count (by default every Linear / Conv1D whose
@@ -249,6 +250,18 @@ def _3d(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
+def cheaper_dots(batch: int, tokens: int, val_tokens: int, d_in: int, d_out: int) -> str:
+    """``"ghost"`` or ``"direct"``, whichever takes fewer multiply-adds for the whole batch.
+
+    Ghost: two token-by-token Gram matrices per example, ``B * T * S * (d_in + d_out)``. Direct:
+    the validation weight gradient once (``S * d_in * d_out``, shared by the batch), then
+    ``g^T G a`` per token, ``B * T * d_in * d_out``.
+    """
+    ghost = batch * tokens * val_tokens * (d_in + d_out)
+    direct = (batch * tokens + val_tokens) * d_in * d_out
+    return "ghost" if ghost < direct else "direct"
+
+
 def layer_dots(
     a: Tensor, g: Tensor, av: Tensor, gv: Tensor, *, bias: bool, method: str = "auto"
 ) -> Tensor:
@@ -260,9 +273,8 @@ def layer_dots(
     """
     av2 = av.reshape(-1, av.shape[-1])
     gv2 = gv.reshape(-1, gv.shape[-1])
-    T, S, din, dout = a.shape[1], av2.shape[0], a.shape[-1], g.shape[-1]
     if method == "auto":
-        method = "ghost" if T * S * (din + dout) < T * din * dout + din * dout * S else "direct"
+        method = cheaper_dots(a.shape[0], a.shape[1], av2.shape[0], a.shape[-1], g.shape[-1])
     if method == "ghost":
         ka = torch.einsum("btd,sd->bts", a, av2)
         kg = torch.einsum("btd,sd->bts", g, gv2)
