@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", type=int, default=FULL_MODELS, help="MSR subsets (= models)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (loky, 1 thread each); 1: in-process"
+    )
     p.add_argument("--out", type=Path, default=None, help="result JSON")
     p.add_argument("--rows", type=int, default=10_000, help="training rows (players)")
     p.add_argument("--valid-rows", type=int, default=2_000, help="validation rows (utility)")
@@ -58,8 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--round", type=int, default=1000, help="subsets per MSR round")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    if args.models < 1 or args.threads < 1:
-        p.error(f"--models and --threads must be >= 1, got {args.models}, {args.threads}")
+    if min(args.models, args.threads, args.jobs) < 1:
+        p.error(
+            f"--models, --threads, --jobs must be >= 1, got {args.models}, {args.threads}, "
+            f"{args.jobs}"
+        )
     if args.out is None:
         suffix = "" if args.device == "cpu" else f"_{args.device.split(':')[0]}"
         args.out = RESULTS / f"nn_banzhaf{suffix}.json"
@@ -87,26 +93,77 @@ def load_task(args: argparse.Namespace) -> tuple[Any, Any, np.ndarray, str]:
 
 
 class TimedGame:
-    """The utility, printing the models trained so far and the running rate after every call."""
+    """The utility (accuracy), also scoring each model by validation log-likelihood; prints the
+    models trained so far and the running rate after every call.
 
-    def __init__(self, utility: Any, total: int) -> None:
-        self.utility, self.total = utility, total
+    The second score comes from the same models, so the MSR Banzhaf values under both utilities
+    cost one training run: ``ll_values`` is mean(log-likelihood | i in) - mean(... | i out).
+    """
+
+    def __init__(self, utility: Any, second: Any, total: int, jobs: int = 1) -> None:
+        self.utility, self.second, self.total, self.jobs = utility, second, total, jobs
         self.train = utility.train
+        n = utility.n_players
+        self.sums = {"in": np.zeros(n), "out": np.zeros(n)}
+        self.counts = {"in": np.zeros(n), "out": np.zeros(n)}
+        self.scores: dict[str, list[np.ndarray]] = {"accuracy": [], "log_likelihood": []}
         self.done, self.start = 0, time.perf_counter()
+        self.worker_cpu = 0.0
 
     @property
     def n_players(self) -> int:
         return int(self.utility.n_players)
 
     def __call__(self, subsets: Any) -> Any:
-        out = self.utility(subsets)
+        from assay.parallel import map_tasks
+
+        masks = np.asarray(subsets, bool)
+        # one task per worker (each a few chunks of models), so the data is pickled once per
+        # worker per round; a model does not depend on which chunk it is trained in
+        parts = np.array_split(np.arange(len(masks)), self.jobs)
+        tasks = [(self.utility, self.second, masks[p]) for p in parts if len(p)]
+        results = map_tasks(score_models, tasks, n_jobs=self.jobs)
+        acc = np.concatenate([r[0] for r in results])
+        ll = np.concatenate([r[1] for r in results])
+        if self.jobs > 1:  # the workers' CPU time, which this process's clock does not see
+            self.worker_cpu += sum(r[2] for r in results)
+        for side, m in (("in", masks), ("out", ~masks)):
+            self.sums[side] += ll @ m
+            self.counts[side] += m.sum(0)
+        self.scores["accuracy"].append(acc)
+        self.scores["log_likelihood"].append(ll)
         self.done += len(subsets)
         secs = time.perf_counter() - self.start
         rate = self.done / secs
         print(
-            f"  {self.done:>6}/{self.total} models {secs:8.1f} s {rate:6.2f} models/s", flush=True
+            f"  {self.done:>6}/{self.total} models {secs:8.1f} s {rate:6.2f} models/s"
+            f"  accuracy {acc.mean():.4f}",
+            flush=True,
         )
-        return out
+        return acc
+
+    @property
+    def ll_values(self) -> np.ndarray:
+        c_in, c_out = self.counts["in"], self.counts["out"]
+        seen = (c_in > 0) & (c_out > 0)
+        mean_in = self.sums["in"] / np.maximum(c_in, 1)
+        mean_out = self.sums["out"] / np.maximum(c_out, 1)
+        return np.where(seen, mean_in - mean_out, 0.0)
+
+
+def score_models(task: tuple[Any, Any, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Accuracy and log-likelihood of models trained on ``masks`` (in chunks of the learner's),
+    and the CPU seconds the task took (all threads of the process running it)."""
+    from assay.parallel import chunked
+
+    c0 = time.process_time()
+    utility, second, masks = task
+    acc, ll = np.empty(len(masks)), np.empty(len(masks))
+    for s in chunked(len(masks), utility.batch_size):
+        fitted = utility.fit(masks[s])
+        acc[s] = utility.score_models(fitted)
+        ll[s] = second.score_models(fitted)
+    return acc, ll, time.process_time() - c0
 
 
 def load_average() -> list[float]:
@@ -119,6 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from assay import configure_process, set_threads
     from assay.learners import MLPClassifier
+    from assay.parallel import backend
     from assay.utility import Utility
     from assay.valuation import MSRBanzhaf
 
@@ -138,20 +196,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device,
     )
     utility = Utility(learner, train, valid, "accuracy", batch_size=args.chunk)
-    game = TimedGame(utility, args.models)
+    second = Utility(learner, train, valid, "log_likelihood", batch_size=args.chunk)
+    game = TimedGame(utility, second, args.models, args.jobs)
     method = MSRBanzhaf(args.models, batch_size=min(args.round, args.models), seed=args.seed)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t0, c0 = time.perf_counter(), time.process_time()
-    result = method.fit(game)
+    with backend("loky" if args.jobs > 1 else "sequential", args.jobs):
+        result = method.fit(game)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    cpu_seconds = time.process_time() - c0  # all threads; what the run cost, whatever the load
+    # all threads and workers: what the run cost, whatever the load
+    cpu_seconds = time.process_time() - c0 + game.worker_cpu
+    cores = torch.get_num_threads() * args.jobs if args.jobs == 1 else args.jobs
     is_flipped = np.zeros(train.n, bool)
     is_flipped[flipped] = True
     values = np.asarray(result.values)
     auc = float(roc_auc_score(is_flipped, -values))  # low value = suspect
+    ll_values = game.ll_values
+    ll_auc = float(roc_auc_score(is_flipped, -ll_values))
+    acc = np.concatenate(game.scores["accuracy"])
+    ll = np.concatenate(game.scores["log_likelihood"])
     full_seconds = seconds * FULL_MODELS / args.models
     target = TARGET_MINUTES["cuda" if args.device.startswith("cuda") else "cpu"]
     n_params = sum(p.numel() for p in learner._module(utility.train_data).parameters())
@@ -175,6 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.device.startswith("cuda")
         else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        "jobs": args.jobs,
         "torch": torch.__version__,
         "seconds": round(seconds, 2),
         "process_seconds": round(time.perf_counter() - t_process, 2),
@@ -183,9 +250,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "projected_full_seconds": round(full_seconds, 1),
         "projected_full_minutes": round(full_seconds / 60, 2),
         "projected": args.models != FULL_MODELS,
-        # the full run's wall time on idle cores, if the threads divided the CPU time evenly
+        # the full run's wall time on idle cores, if the threads / workers divided the CPU time
         "projected_full_minutes_idle": round(
-            cpu_seconds * FULL_MODELS / args.models / torch.get_num_threads() / 60, 2
+            cpu_seconds * FULL_MODELS / args.models / cores / 60, 2
         ),
         "target_minutes": target,
         "target_met": full_seconds / 60 < target,
@@ -193,6 +260,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "noisy_label_auc": round(auc, 4),
         "mean_value_flipped": float(values[is_flipped].mean()),
         "mean_value_clean": float(values[~is_flipped].mean()),
+        # the same models' Banzhaf values under validation log-likelihood (a smoother utility)
+        "noisy_label_auc_log_likelihood": round(ll_auc, 4),
+        "mean_value_flipped_log_likelihood": float(ll_values[is_flipped].mean()),
+        "mean_value_clean_log_likelihood": float(ll_values[~is_flipped].mean()),
+        # do the models learn: validation accuracy / log-likelihood over the models
+        "utility_accuracy": {
+            "mean": float(acc.mean()),
+            "std": float(acc.std()),
+            "min": float(acc.min()),
+            "max": float(acc.max()),
+        },
+        "utility_log_likelihood": {"mean": float(ll.mean()), "std": float(ll.std())},
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "cpus": os.cpu_count(),
@@ -208,14 +287,19 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         ("models", f"{r['models']} x MLP {r['architecture']} ({r['n_params']:,} params)"),
         ("training", f"{r['epochs']} epochs, Adam lr {r['lr']}, batch {r['batch_size']}"),
-        ("device / threads", f"{r['device']} / {r['torch_threads']}"),
+        ("device / threads", f"{r['device']} / {r['torch_threads']} x {r['jobs']} processes"),
         ("wall time", f"{r['seconds']:.1f} s ({r['models_per_second']:.2f} models/s)"),
         ("CPU time", f"{r['cpu_seconds']:.1f} s (all threads)"),
         ("10,000 models", f"{r['projected_full_minutes']:.1f} min ({what} {r['models']})"),
         ("  on idle cores", f"{r['projected_full_minutes_idle']:.1f} min (CPU time / threads)"),
         ("target", f"< {r['target_minutes']:g} min: {'met' if r['target_met'] else 'NOT met'}"),
         ("peak RSS", f"{r['peak_rss_mib']:.0f} MiB"),
-        ("noisy-label AUC", f"{r['noisy_label_auc']:.3f}"),
+        ("noisy-label AUC", f"{r['noisy_label_auc']:.3f} (accuracy utility)"),
+        ("  log-likelihood", f"{r['noisy_label_auc_log_likelihood']:.3f} (same models)"),
+        (
+            "model accuracy",
+            f"{r['utility_accuracy']['mean']:.4f} +- {r['utility_accuracy']['std']:.4f}",
+        ),
         ("load average", f"{r['load_average_before']} -> {r['load_average_after']}"),
     ]
     width = max(len(k) for k, _ in rows)
