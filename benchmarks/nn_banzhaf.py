@@ -12,13 +12,20 @@ one). Without the Debian package the script uses all of ``mnist5k`` (4,000 / 1,0
 Models are trained by assay's batched network learner (``MLPClassifier``), which for a plain
 ReLU MLP takes the hand-written batched path of :mod:`assay.learners.mlp_fast`.
 
+The same models are also scored by validation log-likelihood, a second MSR estimate at no
+extra training (``noisy_label_auc_log_likelihood``): accuracy moves in steps of 1/2,000, which
+one training row rarely shifts, so its Banzhaf values are mostly noise at this size.
+
 Target: under 60 minutes on 2 CPU cores; under 2 minutes on one data-centre GPU
 (``--device cuda``, ``make bench-gpu``). A run with fewer models extrapolates the full run's
-time linearly in the number of models (each model costs the same).
+time linearly in the number of models (each model costs the same); on a shared machine the
+wall time follows the load, so the JSON also projects from CPU time (``..._idle``). Two worker
+processes of one thread each (``--jobs 2 --threads 1``) waste less CPU than two threads of one
+process when the cores are shared (no spinning at each small product's barrier).
 
-    PYTHONPATH=src python benchmarks/nn_banzhaf.py --models 500 --threads 2 \
-        --out benchmarks/results/nn_banzhaf_500.json
-    PYTHONPATH=src python benchmarks/nn_banzhaf.py            # the full 10,000 models
+    PYTHONPATH=src python benchmarks/nn_banzhaf.py --models 256 --jobs 2 --threads 1 \
+        --out benchmarks/results/nn_banzhaf_256.json
+    PYTHONPATH=src python benchmarks/nn_banzhaf.py --jobs 2 --threads 1   # all 10,000 models
 
 Writes ``benchmarks/results/nn_banzhaf.json`` (``--out``) and prints a table.
 """
