@@ -19,8 +19,7 @@ weighs a row c times within its batch rather than repeating it in c batches).
 
 A plain ReLU MLP (``Linear, ReLU, ..., Linear``: :class:`MLPClassifier` without dropout) trained
 in mini-batches takes :mod:`assay.learners.mlp_fast`, a hand-written batched forward / backward
-with the same semantics (tested against this module's autograd path to float64 round-off),
-several times faster on the CPU.
+with the same semantics (tested against this module's autograd path to float64 round-off).
 """
 
 from __future__ import annotations
