@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest peers attr-peers bench clean
+.PHONY: demo test install lint typecheck pytest peers attr-peers bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ attr-peers:
 
 bench: $(STAMP) peers
 	$(BIN)/python benchmarks/bench_peers.py
+
+# one command on a machine with a CUDA GPU (and a CUDA build of torch in .venv): the gpu-marked
+# tests, then Data Banzhaf with 10,000 MLPs on Fashion-MNIST (target: under 2 minutes)
+bench-gpu: $(STAMP)
+	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		f'bench-gpu: torch {torch.__version__} sees no CUDA device (install a CUDA build of torch)')"
+	$(BIN)/python -m pytest -q -m gpu tests
+	$(BIN)/python benchmarks/nn_banzhaf.py --device cuda --threads 2 \
+		--out benchmarks/results/nn_banzhaf_cuda.json
 
 clean:
 	rm -rf $(VENV) .venv-peers .venv-attr demo-output .pytest_cache .mypy_cache .ruff_cache

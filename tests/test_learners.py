@@ -315,3 +315,99 @@ def test_a_pipeline_works_as_a_learner_with_weights_routed_to_its_last_step(
         capsys,
     )  # fmt: skip
     assert code == 0, err
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_plain_mlp_fast_path_equals_the_autograd_path(monkeypatch, optimizer: str) -> None:
+    """The hand-written batched MLP training gives autograd's models (float64, to 1e-9)."""
+    from assay.learners import networks
+
+    train, valid, _ = load_dataset("wine", seed=0)
+    rng = np.random.default_rng(0)
+    # subsets of different sizes, bootstrap counts, one single-class (untrainable) model
+    masks = (rng.random((5, train.n)) < [[0.2], [0.5], [0.7], [1.0], [0.5]]) * 1.0
+    masks[3] = rng.poisson(1.0, train.n)
+    masks[4] = 0.0
+    masks[4, np.flatnonzero(np.asarray(train.y) == 0)[:10]] = 1.0
+    weights = torch.as_tensor(masks)
+    mlp = MLPClassifier(
+        hidden=(12, 7),
+        epochs=3,
+        lr=0.01,
+        weight_decay=0.05,
+        batch_size=16,
+        optimizer=optimizer,
+        seed=4,
+        dtype="float64",
+    )
+    data = mlp.prepare(train)
+    assert networks.plain_mlp_layers(mlp._module(data)) is not None
+    fast = mlp.fit(data, weights)
+    monkeypatch.setattr(networks, "plain_mlp_layers", lambda module: None)
+    slow = mlp.fit(data, weights)
+    assert fast.steps.tolist() == slow.steps.tolist()
+    assert fast.steps[4] == 0 and not bool(fast.trained[4])
+    for key, value in slow.params.items():
+        torch.testing.assert_close(fast.params[key], value, atol=1e-9, rtol=0)
+    Xv = mlp.prepare(valid).X
+    torch.testing.assert_close(fast.predict_proba(Xv), slow.predict_proba(Xv), atol=1e-9, rtol=0)
+
+
+def test_only_plain_relu_mlps_take_the_fast_path() -> None:
+    from torch import nn
+
+    from assay.learners.mlp_fast import plain_mlp_layers
+    from assay.learners.networks import make_cnn, make_mlp
+
+    assert plain_mlp_layers(make_mlp(4, (3,), 2)) == [
+        ("0.weight", "0.bias"),
+        ("2.weight", "2.bias"),
+    ]
+    assert plain_mlp_layers(make_mlp(4, (), 2)) == [("0.weight", "0.bias")]
+    assert plain_mlp_layers(make_mlp(4, (3,), 2, dropout=0.1)) is None
+    assert plain_mlp_layers(make_cnn((1, 4, 4), 2, channels=(2,), hidden=3)) is None
+    assert plain_mlp_layers(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))) is None
+    assert plain_mlp_layers(nn.Sequential(nn.Linear(4, 2, bias=False))) is None
+
+
+def _train_one_alone(mlp: MLPClassifier, data, w: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+    """One network trained on its own with ``torch.optim.Adam``: the semantics, written out.
+
+    Every epoch draws one key per row (the learner's seeded generator), the selected rows are
+    visited in key order in batches of ``batch_size``, the loss is the batch's weighted mean
+    cross-entropy.
+    """
+    module = mlp._module(data).train()
+    opt = torch.optim.Adam(module.parameters(), lr=mlp.lr, weight_decay=mlp.weight_decay)
+    gen = torch.Generator().manual_seed(mlp.seed)
+    rows = torch.nonzero(w > 0).flatten()
+    for _ in range(mlp.epochs):
+        keys = torch.rand(data.n, generator=gen, dtype=torch.float64)
+        visit = rows[torch.argsort(keys[rows])]
+        for start in range(0, len(visit), mlp.batch_size):
+            idx = visit[start : start + mlp.batch_size]
+            ce = torch.nn.functional.cross_entropy(
+                module(data.X[idx]), data.y[idx], reduction="none"
+            )
+            loss = (ce * w[idx]).sum() / w[idx].sum().clamp_min(1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return {k: v.detach() for k, v in module.named_parameters()}
+
+
+def test_plain_mlp_fast_path_equals_networks_trained_one_at_a_time() -> None:
+    """Each batched model is the network a plain torch loop trains alone on its rows."""
+    train, _, _ = load_dataset("wine", seed=1)
+    rng = np.random.default_rng(3)
+    masks = (rng.random((4, train.n)) < [[0.3], [0.5], [0.9], [1.0]]) * 1.0
+    masks[1] *= rng.integers(1, 4, train.n)  # integer weights scale their rows' loss
+    mlp = MLPClassifier(
+        hidden=(10,), epochs=4, lr=0.02, weight_decay=0.01, batch_size=16, seed=2, dtype="float64"
+    )
+    data = mlp.prepare(train)
+    fitted = mlp.fit(data, torch.as_tensor(masks))
+    for b in range(len(masks)):
+        alone = _train_one_alone(mlp, data, torch.as_tensor(masks[b]))
+        for key, value in alone.items():
+            torch.testing.assert_close(fitted.params[key][b], value, atol=1e-9, rtol=0)
