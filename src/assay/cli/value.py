@@ -44,6 +44,12 @@ def value(
         help="Hold out this fraction of DATA for validation (its rows get no value) instead of "
         "cross-fitting.",
     ),
+    players: str = typer.Option(
+        "rows",
+        "--players",
+        help="rows, clusters:K (K k-means groups of rows are the players) or groups:COLUMN "
+        "(a column's levels); each row gets its group's value. Needs --valid / --valid-fraction.",
+    ),
     folds: int | None = typer.Option(
         None,
         "--folds",
@@ -104,6 +110,7 @@ def value(
         drop=tuple(drop or ()),
         categorical=tuple(categorical or ()),
         folds=k,
+        group_column=players.partition(":")[2] if players.startswith("groups:") else None,
     )
     run = value_task(
         spec,
@@ -113,6 +120,7 @@ def value(
         method_params=parse_params(param),
         scorer=scorer,
         budget=budget,
+        players=players,
         jobs=jobs,
         backend=backend,
         address=address,

@@ -13,12 +13,16 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.data.provenance import absolute_spec, provenance
 from assay.data.task import Task, TaskSpec, build_task
 from assay.errors import InvalidParameterError
 from assay.parallel import threads_for_problem
+from assay.valuation.groups import GroupGame, cluster_groups, parse_players, values_per_row
+
+if TYPE_CHECKING:
+    from assay.utility import Utility
 from assay.result import ValuationResult
 
 
@@ -164,6 +168,7 @@ def value_task(
     progress: bool = False,
     out: str | Path | None = None,
     overwrite: bool = False,
+    players: str = "rows",
 ) -> ValuationRun:
     """Value every training point of the task ``spec`` describes with the method ``method``.
 
@@ -204,6 +209,12 @@ def value_task(
         flipped ids when ``spec`` flips labels. Checked before any work is done.
     overwrite : bool
         Replace outputs that exist (refused otherwise, before any work).
+    players : str
+        ``"rows"`` (each training row is a player), ``"clusters:K"`` (K k-means clusters of
+        the encoded features are the players) or ``"groups:COLUMN"`` (the levels of a column,
+        ``spec.group_column``; set it to COLUMN): Shapley-family methods then sample coalitions
+        of K groups instead of n rows, and every row gets its group's value
+        (:mod:`assay.valuation.groups`). Needs a validation set (not cross-fitted).
 
     Returns
     -------
@@ -218,6 +229,13 @@ def value_task(
 
     chosen = resolve_backend(backend, jobs)
     outputs = None if out is None else value_outputs(out, spec.flip_rate > 0)
+    if players != "rows":
+        parse_players(players)  # a bad spec fails before any work
+        if spec.folds is not None:
+            raise InvalidParameterError(
+                f"--players {players} needs a validation set: give --valid or --valid-fraction "
+                "(cross-fitting values the rows fold by fold)"
+            )
     if outputs is not None:
         from assay.runs import check_new
 
@@ -238,6 +256,7 @@ def value_task(
     facts: Any
     if spec.folds is None:
         facts = Utility(model, task.train, task.valid, scorer, **utility_params)
+        game = facts if players == "rows" else _group_game(facts, task, players, spec)
     else:  # cross-fitted: every training row valued, no validation rows; a utility per fold
         from assay.utility.scorers import default_scorer, make_scorer
         from assay.valuation.crossfit import cross_fit
@@ -246,7 +265,9 @@ def value_task(
     start = time.perf_counter()
     with use_backend(chosen, n_jobs=jobs, address=address):
         if spec.folds is None:
-            result = method_obj.fit(facts)
+            result = method_obj.fit(game)
+            if game is not facts:
+                result = values_per_row(result, game, task.train.ids)
         else:
             result = cross_fit(
                 method_obj,
@@ -280,3 +301,16 @@ def value_task(
             ids = pd.DataFrame({"id": task.flipped_ids})
             atomic_write_table(outputs[2], ids, overwrite=overwrite)
     return ValuationRun(described, task, seconds, chosen, path)
+
+
+def _group_game(utility: Utility, task: Task, players: str, spec: TaskSpec) -> GroupGame:
+    """The game whose players are the groups ``players`` names (see :func:`value_task`)."""
+    kind, arg = parse_players(players)
+    if kind == "clusters":
+        return GroupGame(utility, cluster_groups(task.train.X, int(arg), seed=spec.seed))
+    if spec.group_column != arg or task.train.groups is None:
+        raise InvalidParameterError(
+            f"--players groups:{arg} needs the task's group column set to {arg!r} "
+            f"(TaskSpec(group_column={arg!r})), got {spec.group_column!r}"
+        )
+    return GroupGame(utility, task.train.groups)
