@@ -19,8 +19,14 @@ retrained in one batched fit by the same MLP learner (initialisation seed 0), th
 correct-class margins correlated (Spearman, across subsets) with the predicted ones, per test
 example.
 
+Then the same solve on every side (unless ``--no-damped-peers``): ``assay+nodamp`` is assay with
+``damping=0``, the peers' default, which checks that the runners compute the same thing; and
+``traker+damp`` / ``dattri+damp`` are the peers given assay's default damping as their absolute
+ridge (``lambda_reg``, ``regularization``; see :func:`peer_lambda`), one run each. The verdicts
+compare assay (defaults) with each peer as a user gets it and as damped.
+
     make attr-peers                          # once: the peers' venv (.venv-attr)
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/trak_lds.py [--repeats 3] [--skip-peers]
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/trak_lds.py [--repeats 3]
 
 Writes ``benchmarks/results/trak_lds.json`` and prints the table and whether assay's LDS is at
 least each peer's in less time.
@@ -96,11 +102,13 @@ def write_inputs(args: argparse.Namespace, train: Dataset, test: Dataset, folder
 
 
 def peer_lambda(folder: Path) -> float:
-    """The peers' absolute ridge equal to assay's default damping (1 x the mean eigenvalue).
+    """traker's absolute ridge equal to assay's default damping (1 x the kernel's mean eigenvalue).
 
-    Both peers scale gradients by ``1/sqrt(p)`` (p parameters) and project with N(0, 1) entries,
-    so their kernel's mean eigenvalue is about ``||G||_F^2 / p`` (G the n x p margin gradients);
-    one value for all checkpoints (they take one), the mean over checkpoints.
+    traker scales gradients by ``1/sqrt(p)`` (p parameters) and projects with N(0, 1) entries, so
+    its kernel's mean eigenvalue is about ``||G||_F^2 / p`` (G the n x p margin gradients). dattri
+    scales by ``1/sqrt(p)`` too but its ``BasicProjector`` also divides by ``sqrt(proj_dim)``: its
+    value is this one over ``proj_dim``. One value for all checkpoints (the peers take one), the
+    mean over checkpoints.
     """
     with np.load(folder / "task.npz") as f:
         X, y = torch.from_numpy(f["X_train"]), torch.from_numpy(f["y_train"])
@@ -123,15 +131,23 @@ def peer_lambda(folder: Path) -> float:
 
 
 def run_method(
-    name: str, folder: Path, args: argparse.Namespace, *, lambda_abs: float = 0.0, repeats: int = 0
+    name: str,
+    folder: Path,
+    args: argparse.Namespace,
+    *,
+    label: str = "",
+    extra: tuple[str, ...] = (),
+    repeats: int = 0,
 ) -> dict:
-    """Run one method's runner ``repeats`` times (whole processes); scores from the first."""
+    """Run one method's runner ``repeats`` times (whole processes); scores from the first.
+
+    ``extra``: more runner arguments (``--lambda-abs`` for a peer, ``--damping`` for assay);
+    ``label`` names the run (default ``name``).
+    """
     python = sys.executable if name == "assay" else str(ATTR_PY)
-    out = folder / f"scores_{name}_{lambda_abs:g}.npz"
+    out = folder / f"scores_{label or name}.npz"
     cmd = [python, str(PEERS / f"trak_{name}.py"), str(folder), str(out)]
-    cmd += ["--proj-dim", str(args.proj_dim), "--seed", str(args.proj_seed)]
-    if lambda_abs:
-        cmd += ["--lambda-abs", str(lambda_abs)]
+    cmd += ["--proj-dim", str(args.proj_dim), "--seed", str(args.proj_seed), *extra]
     env = {**os.environ, **ENV_1T}
     if name == "assay":
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
@@ -156,7 +172,7 @@ def run_method(
         "peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in records])),
         "all_seconds": [r["seconds"] for r in records],
         "all_process_seconds": [r["process_seconds"] for r in records],
-        "lambda_abs": lambda_abs,
+        "args": list(extra),
         "scores": scores,
         **{k: v for k, v in records[0].items() if k not in ("seconds", "peak_rss_mb", "pid")},
     }
@@ -222,12 +238,25 @@ def main() -> None:
             print(f"{name} ...", flush=True)
             results[name] = run_method(name, folder, args)
         if not args.skip_peers and not args.no_damped_peers:
-            # the peers with assay's default damping (not their default): is damping the gap?
+            # same solve on both sides: assay undamped (the peers' default, checks the runners
+            # agree) and the peers with assay's default damping as their absolute ridge
+            print("assay, undamped ...", flush=True)
+            results["assay+nodamp"] = run_method(
+                "assay", folder, args, label="assay+nodamp", extra=("--damping", "0"), repeats=1
+            )
             lam = peer_lambda(folder)
-            report["peer_lambda_abs"] = lam
+            report["peer_lambda_abs"] = {"traker": lam, "dattri": lam / args.proj_dim}
             for name in METHODS[1:]:
-                print(f"{name}, damped like assay (lambda {lam:.3g}) ...", flush=True)
-                results[f"{name}+damp"] = run_method(name, folder, args, lambda_abs=lam, repeats=1)
+                value = report["peer_lambda_abs"][name]
+                print(f"{name}, damped like assay (lambda {value:.3g}) ...", flush=True)
+                results[f"{name}+damp"] = run_method(
+                    name,
+                    folder,
+                    args,
+                    label=f"{name}+damp",
+                    extra=("--lambda-abs", repr(value)),
+                    repeats=1,
+                )
     print(f"LDS: retraining {args.n_subsets} half subsets ...", flush=True)
     start = time.perf_counter()
     masks = subset_masks(train.n, args.n_subsets, seed=1)
@@ -264,15 +293,16 @@ def print_table(report: dict) -> None:
         )
     a = methods["assay"]
     verdicts = {}
-    for name in (n for n in methods if n in METHODS[1:]):
+    for name in (n for n in methods if n.split("+")[0] in METHODS[1:]):
         p = methods[name]
         met = a["lds"] >= p["lds"] and a["seconds"] < p["seconds"]
         verdicts[name] = met
         print(
             f"vs {name}: assay LDS >= peer LDS and time < peer time: "
             f"{'met' if met else 'NOT met'} (LDS {a['lds']:.3f} vs {p['lds']:.3f}, "
-            f"{p['seconds'] / a['seconds']:.1f}x faster in-process, "
-            f"{p['process_seconds'] / a['process_seconds']:.1f}x as whole processes)"
+            f"diff {(a['lds'] - p['lds']) / np.hypot(a['lds_sem'], p['lds_sem']):+.1f} sem, "
+            f"{p['seconds'] / a['seconds']:.2f}x faster in-process, "
+            f"{p['process_seconds'] / a['process_seconds']:.2f}x as whole processes)"
         )
     report["target_met"] = verdicts
 

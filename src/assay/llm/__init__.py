@@ -1,23 +1,47 @@
 """Language-model data: corpora, causal LMs from local directories, token and gradient scores.
 
 Needs the optional extra ``pip install 'assay[llm]'`` (transformers, peft); nothing is downloaded.
-Importing :mod:`assay.llm` does not import transformers; loading a model does.
+Importing :mod:`assay.llm` does not import transformers; loading a model does. The names below
+are imported on first use (PEP 562), so that a submodule such as :mod:`assay.llm.trak` loads
+without pandas (the corpus code's dependency).
 """
 
 from __future__ import annotations
 
-from assay.llm.corpus import Corpus, load_corpus, write_corpus
-from assay.llm.models import load_causal_lm, load_tokenizer
-from assay.llm.scores import (
-    IFD,
-    SCORES,
-    LengthAwareLoss,
-    Perplexity,
-    ResponseLoss,
-    TokenEntropy,
-    TokenScore,
-)
-from assay.llm.select import CorpusSelection, select_corpus
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.llm.corpus import Corpus, load_corpus, write_corpus
+    from assay.llm.models import load_causal_lm, load_tokenizer
+    from assay.llm.scores import (
+        IFD,
+        SCORES,
+        LengthAwareLoss,
+        Perplexity,
+        ResponseLoss,
+        TokenEntropy,
+        TokenScore,
+    )
+    from assay.llm.select import CorpusSelection, select_corpus
+
+#: public name -> the module that defines it
+_LAZY = {
+    "IFD": "assay.llm.scores",
+    "SCORES": "assay.llm.scores",
+    "Corpus": "assay.llm.corpus",
+    "CorpusSelection": "assay.llm.select",
+    "LengthAwareLoss": "assay.llm.scores",
+    "Perplexity": "assay.llm.scores",
+    "ResponseLoss": "assay.llm.scores",
+    "TokenEntropy": "assay.llm.scores",
+    "TokenScore": "assay.llm.scores",
+    "load_causal_lm": "assay.llm.models",
+    "load_corpus": "assay.llm.corpus",
+    "load_tokenizer": "assay.llm.models",
+    "select_corpus": "assay.llm.select",
+    "write_corpus": "assay.llm.corpus",
+}
 
 __all__ = [
     "IFD",
@@ -35,3 +59,17 @@ __all__ = [
     "select_corpus",
     "write_corpus",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module the first time it is read."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -27,15 +27,17 @@ the result with :func:`assay.evaluate.lds.linear_datamodeling_score`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from assay.data import Dataset
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.llm.gradients import projection_block
+
+if TYPE_CHECKING:  # assay.data imports pandas (its file loaders); only the hint needs it
+    from assay.data import Dataset
 
 Logits = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 """``logits(params, X)``: inputs (m, d) to logits (m, K) for a parameter dict."""
