@@ -11,16 +11,23 @@ training examples from those same checkpoints, with the same projection dimensio
 - dattri 0.3.0: ``TRAKAttributor`` (``benchmarks/peers/trak_dattri.py``).
 
 Each runs as a child process (the peers from ``.venv-attr``, ``make attr-peers``), with
-``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)``; ``--repeats`` runs each, median times:
-the runner's own attribution time (in-process) and the whole process (start-up, imports, loading
-the checkpoints included), and the runner's peak RSS. Every attribution matrix (m_test, n_train)
+``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)``; ``--repeats`` rounds, every run once a
+round (so that a shared machine's load falls on all alike), median times: the runner's own
+attribution time (in-process) and the whole process (start-up, imports, loading the checkpoints
+included), and the runner's peak RSS. Every attribution matrix (m_test, n_train)
 is scored by the same LDS code (:mod:`assay.evaluate.lds`): ``--n-subsets`` random half subsets,
 retrained in one batched fit by the same MLP learner (initialisation seed 0), the actual
 correct-class margins correlated (Spearman, across subsets) with the predicted ones, per test
 example.
 
+Then the same solve on every side (unless ``--no-damped-peers``): ``assay+nodamp`` is assay with
+``damping=0``, the peers' default, which checks that the runners compute the same thing; and
+``traker+damp`` / ``dattri+damp`` are the peers given assay's default damping as their absolute
+ridge (``lambda_reg``, ``regularization``; see :func:`peer_lambda`). The verdicts
+compare assay (defaults) with each peer as a user gets it and as damped.
+
     make attr-peers                          # once: the peers' venv (.venv-attr)
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/trak_lds.py [--repeats 3] [--skip-peers]
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/trak_lds.py [--repeats 3]
 
 Writes ``benchmarks/results/trak_lds.json`` and prints the table and whether assay's LDS is at
 least each peer's in less time.
@@ -96,11 +103,13 @@ def write_inputs(args: argparse.Namespace, train: Dataset, test: Dataset, folder
 
 
 def peer_lambda(folder: Path) -> float:
-    """The peers' absolute ridge equal to assay's default damping (1 x the mean eigenvalue).
+    """traker's absolute ridge equal to assay's default damping (1 x the kernel's mean eigenvalue).
 
-    Both peers scale gradients by ``1/sqrt(p)`` (p parameters) and project with N(0, 1) entries,
-    so their kernel's mean eigenvalue is about ``||G||_F^2 / p`` (G the n x p margin gradients);
-    one value for all checkpoints (they take one), the mean over checkpoints.
+    traker scales gradients by ``1/sqrt(p)`` (p parameters) and projects with N(0, 1) entries, so
+    its kernel's mean eigenvalue is about ``||G||_F^2 / p`` (G the n x p margin gradients). dattri
+    scales by ``1/sqrt(p)`` too but its ``BasicProjector`` also divides by ``sqrt(proj_dim)``: its
+    value is this one over ``proj_dim``. One value for all checkpoints (the peers take one), the
+    mean over checkpoints.
     """
     with np.load(folder / "task.npz") as f:
         X, y = torch.from_numpy(f["X_train"]), torch.from_numpy(f["y_train"])
@@ -122,44 +131,61 @@ def peer_lambda(folder: Path) -> float:
     return float(np.mean(values))
 
 
-def run_method(
-    name: str, folder: Path, args: argparse.Namespace, *, lambda_abs: float = 0.0, repeats: int = 0
-) -> dict:
-    """Run one method's runner ``repeats`` times (whole processes); scores from the first."""
+def run_once(name: str, folder: Path, args: argparse.Namespace, label: str, extra: tuple) -> dict:
+    """One whole-process run of a method's runner: its record, the process time, the scores.
+
+    ``extra``: more runner arguments (``--lambda-abs`` for a peer, ``--damping`` for assay).
+    """
     python = sys.executable if name == "assay" else str(ATTR_PY)
-    out = folder / f"scores_{name}_{lambda_abs:g}.npz"
+    out = folder / f"scores_{label}.npz"
     cmd = [python, str(PEERS / f"trak_{name}.py"), str(folder), str(out)]
-    cmd += ["--proj-dim", str(args.proj_dim), "--seed", str(args.proj_seed)]
-    if lambda_abs:
-        cmd += ["--lambda-abs", str(lambda_abs)]
+    cmd += ["--proj-dim", str(args.proj_dim), "--seed", str(args.proj_seed), *extra]
     env = {**os.environ, **ENV_1T}
     if name == "assay":
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    records, scores = [], None
-    for r in range(repeats or args.repeats):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
-        process_seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"{name} failed")
-        rec = json.loads(out.with_suffix(".json").read_text())
-        rec["process_seconds"] = process_seconds
-        records.append(rec)
-        if r == 0:
-            with np.load(out) as f:
-                scores = f["scores"]
-    assert scores is not None
-    return {
-        "seconds": float(np.median([r["seconds"] for r in records])),
-        "process_seconds": float(np.median([r["process_seconds"] for r in records])),
-        "peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in records])),
-        "all_seconds": [r["seconds"] for r in records],
-        "all_process_seconds": [r["process_seconds"] for r in records],
-        "lambda_abs": lambda_abs,
-        "scores": scores,
-        **{k: v for k, v in records[0].items() if k not in ("seconds", "peak_rss_mb", "pid")},
-    }
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
+    process_seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{label} failed")
+    rec = json.loads(out.with_suffix(".json").read_text())
+    rec["process_seconds"] = process_seconds
+    with np.load(out) as f:
+        rec["scores"] = f["scores"]
+    return rec
+
+
+def run_methods(
+    runs: dict[str, tuple[str, tuple]], folder: Path, args: argparse.Namespace
+) -> dict[str, dict]:
+    """``runs`` (label -> method, extra arguments), ``--repeats`` rounds, each label once a round.
+
+    Round-robin rather than one method's repeats back to back, so that a shared machine's load
+    falls on every method alike; median times, the scores from the first round.
+    """
+    records: dict[str, list[dict]] = {label: [] for label in runs}
+    for r in range(args.repeats):
+        print(f"round {r + 1}/{args.repeats}: {', '.join(runs)}", flush=True)
+        for label, (name, extra) in runs.items():
+            records[label].append(run_once(name, folder, args, label, extra))
+    results = {}
+    for label, recs in records.items():
+        results[label] = {
+            "seconds": float(np.median([r["seconds"] for r in recs])),
+            "process_seconds": float(np.median([r["process_seconds"] for r in recs])),
+            "peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in recs])),
+            "all_seconds": [r["seconds"] for r in recs],
+            "all_process_seconds": [r["process_seconds"] for r in recs],
+            "args": list(runs[label][1]),
+            "scores": recs[0]["scores"],
+            **{
+                k: v
+                for k, v in recs[0].items()
+                if k not in ("seconds", "process_seconds", "peak_rss_mb", "pid", "scores")
+            },
+        }
+    return results
 
 
 def score_lds(scores: np.ndarray, masks: np.ndarray, actual: np.ndarray) -> dict:
@@ -217,17 +243,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
         report["task"]["checkpoint_test_accuracy"] = write_inputs(args, train, test, folder)
-        results = {}
-        for name in methods:
-            print(f"{name} ...", flush=True)
-            results[name] = run_method(name, folder, args)
+        runs: dict[str, tuple[str, tuple]] = {name: (name, ()) for name in methods}
         if not args.skip_peers and not args.no_damped_peers:
-            # the peers with assay's default damping (not their default): is damping the gap?
+            # same solve on both sides: assay undamped (the peers' default, checks the runners
+            # agree) and the peers with assay's default damping as their absolute ridge
+            runs["assay+nodamp"] = ("assay", ("--damping", "0"))
             lam = peer_lambda(folder)
-            report["peer_lambda_abs"] = lam
+            report["peer_lambda_abs"] = {"traker": lam, "dattri": lam / args.proj_dim}
             for name in METHODS[1:]:
-                print(f"{name}, damped like assay (lambda {lam:.3g}) ...", flush=True)
-                results[f"{name}+damp"] = run_method(name, folder, args, lambda_abs=lam, repeats=1)
+                runs[f"{name}+damp"] = (
+                    name,
+                    ("--lambda-abs", repr(report["peer_lambda_abs"][name])),
+                )
+        results = run_methods(runs, folder, args)
     print(f"LDS: retraining {args.n_subsets} half subsets ...", flush=True)
     start = time.perf_counter()
     masks = subset_masks(train.n, args.n_subsets, seed=1)
@@ -264,15 +292,16 @@ def print_table(report: dict) -> None:
         )
     a = methods["assay"]
     verdicts = {}
-    for name in (n for n in methods if n in METHODS[1:]):
+    for name in (n for n in methods if n.split("+")[0] in METHODS[1:]):
         p = methods[name]
         met = a["lds"] >= p["lds"] and a["seconds"] < p["seconds"]
         verdicts[name] = met
         print(
             f"vs {name}: assay LDS >= peer LDS and time < peer time: "
             f"{'met' if met else 'NOT met'} (LDS {a['lds']:.3f} vs {p['lds']:.3f}, "
-            f"{p['seconds'] / a['seconds']:.1f}x faster in-process, "
-            f"{p['process_seconds'] / a['process_seconds']:.1f}x as whole processes)"
+            f"diff {(a['lds'] - p['lds']) / np.hypot(a['lds_sem'], p['lds_sem']):+.1f} sem, "
+            f"{p['seconds'] / a['seconds']:.2f}x faster in-process, "
+            f"{p['process_seconds'] / a['process_seconds']:.2f}x as whole processes)"
         )
     report["target_met"] = verdicts
 

@@ -159,3 +159,19 @@ def test_trak_on_logistic_regression_has_positive_lds() -> None:
     assert scores.shape == (test.n, train.n)
     res = linear_datamodeling_score(scores, learner, train, test, n_subsets=40, seed=0)
     assert res.lds > 0.2, res.lds
+
+
+def test_trak_imports_without_pandas_or_the_llm_stack() -> None:
+    """``assay.llm.trak`` (and the package's lazy ``__init__``) loads torch and numpy only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assay.llm.trak, assay.llm\n"
+        "heavy = ('pandas', 'pyarrow', 'transformers', 'sklearn', 'scipy', 'assay.llm.corpus')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from assay.llm import Corpus\n"
+        "print(Corpus.__module__, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "assay.llm.corpus True"]

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,10 @@ import torch
 from torch import nn
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], object] | None = None
+) -> argparse.Namespace:
+    """The runners' shared arguments; ``extra(parser)`` adds a runner's own."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("folder", type=Path, help="holds task.npz and ckpt_<c>.npz")
     ap.add_argument("out", type=Path, help="scores .npz; the record goes to <out>.json")
@@ -34,6 +38,8 @@ def parse_args(description: str) -> argparse.Namespace:
         help="a peer's absolute ridge on its kernel (traker lambda_reg, dattri regularization); "
         "0 is both peers' default",
     )
+    if extra is not None:
+        extra(ap)
     return ap.parse_args()
 
 

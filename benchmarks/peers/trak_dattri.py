@@ -3,8 +3,12 @@
 dattri's own LDS example's recipe: an ``AttributionTask`` whose loss function is the margin
 ``log p - log(1 - p)`` (so train and test gradients are of the same output, as in TRAK), the
 correct-class probability for ``Q = 1 - p``, all parameters, ``cache`` the training set then
-``attribute`` the test set. Projection: its CPU path (``random_project`` with the normal
-``BasicProjector``). ``regularization``: its default 0 unless ``--lambda-abs`` is given.
+``attribute`` the test set. The margin is written on the logits, ``z_y - logsumexp(z_k, k != y)``
+(traker's and assay's form): the example's ``logp - log(1 - exp(logp))`` is ``inf`` once ``p``
+rounds to 1 in float32, and dattri's ``nan_to_num`` then turns those gradients into zeros or
+float32's largest value. Projection: its CPU path (``random_project`` with the normal
+``BasicProjector``, which divides by ``sqrt(proj_dim)``). ``regularization``: its default 0
+unless ``--lambda-abs`` is given.
 """
 
 from __future__ import annotations
@@ -33,19 +37,19 @@ def main() -> None:
     with Timer() as t:
         model = make_mlp(task["X_train"].shape[1], list(task["hidden"]), int(task["n_classes"]))
 
+        def logits(params, x):  # type: ignore[no-untyped-def]
+            return torch.func.functional_call(model, params, x.unsqueeze(0))[0]
+
         def margin(params, data):  # type: ignore[no-untyped-def]
             x, y = data
-            logp = -torch.nn.functional.cross_entropy(
-                torch.func.functional_call(model, params, x.unsqueeze(0)), y.unsqueeze(0)
-            )
-            return logp - torch.log(1 - torch.exp(logp))
+            z = logits(params, x)
+            hot = torch.arange(z.shape[-1]) == y  # indexing by a batched y does not vmap
+            return (z * hot).sum() - torch.logsumexp(z.masked_fill(hot, float("-inf")), -1)
 
         def prob(params, data):  # type: ignore[no-untyped-def]
             x, y = data
-            logp = -torch.nn.functional.cross_entropy(
-                torch.func.functional_call(model, params, x.unsqueeze(0)), y.unsqueeze(0)
-            )
-            return torch.exp(logp)
+            z = logits(params, x)
+            return (torch.softmax(z, -1) * (torch.arange(z.shape[-1]) == y)).sum()
 
         attr_task = AttributionTask(loss_func=margin, model=model, checkpoints=ckpts)
         attributor = TRAKAttributor(

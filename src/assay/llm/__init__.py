@@ -1,9 +1,9 @@
 """Language-model data: corpora, causal LMs from local directories, token and gradient scores.
 
 Needs the optional extra ``pip install 'assay[llm]'`` (transformers, peft); nothing is downloaded.
-Importing :mod:`assay.llm` imports none of its modules: each public name loads its module the
-first time it is read, so ``assay.llm.trak`` alone does not pull in pandas (the corpus reader)
-and loading a model is what imports transformers.
+Importing :mod:`assay.llm` does not import transformers; loading a model does. The names below
+are imported on first use (PEP 562), so that a submodule such as :mod:`assay.llm.trak` loads
+without pandas (the corpus code's dependency).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
+if TYPE_CHECKING:
     from assay.llm.corpus import Corpus, load_corpus, write_corpus
     from assay.llm.models import load_causal_lm, load_tokenizer
     from assay.llm.scores import (

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,8 +32,10 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.llm.tokens import Encoded
 from assay.runs import atomic_write_text, new_hash
+
+if TYPE_CHECKING:  # not at run time: tokens imports the corpus code, hence pandas
+    from assay.llm.tokens import Encoded
 
 Tensor = torch.Tensor
 KINDS = ("rademacher", "gaussian")

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from assay.errors import InvalidDataError, InvalidParameterError
 from assay.llm.gradients import projection_block
 
-if TYPE_CHECKING:  # hints only: assay.data imports pandas, which TRAK never needs
+if TYPE_CHECKING:  # assay.data imports pandas (its file loaders); only the hint needs it
     from assay.data import Dataset
 
 Logits = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
