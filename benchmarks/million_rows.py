@@ -96,7 +96,7 @@ def adult() -> tuple[pd.DataFrame, int]:
     from its summary line)."""
     from assay.data.files_loaders import _read_table
 
-    frame = _read_table("adult.parquet").drop(columns=["split"])  # which UCI file a row is from
+    frame = _read_table("adult.parquet").drop(columns=["source"])  # which UCI file a row is from
     label = (frame.pop("income").astype(str).str.strip().str.rstrip(".") == ">50K").astype(np.int64)
     frame["label"] = label.to_numpy()
     return frame, 0

@@ -132,3 +132,22 @@ def test_knn_shapley_refuses_bad_truncation_parameters() -> None:
         KNNShapley(k=5, neighbours=3)
     with pytest.raises(InvalidParameterError, match="exact_rows"):
         KNNShapley(exact_rows=-1)
+
+
+def test_value_cli_says_when_knn_shapley_truncates(tmp_path, capsys) -> None:
+    from assay.result import ValuationResult
+    from tests.cli_support import run
+
+    out = tmp_path / "v.parquet"
+    argv = ["value", "wine", "-m", "knn-shapley", "-o", str(out)]
+    code, stdout, err = run([*argv, "-p", "exact_rows=50", "-p", "neighbours=20"], capsys)
+    assert code == 0, err
+    assert "truncated to the 20 nearest rows (every value within 0.05 of exact)" in stdout
+    cut = ValuationResult.load(out)
+    assert cut.params["algorithm"] == "truncated" and cut.params["error_bound"] == 0.05
+    code, stdout, err = run([*argv, "--overwrite"], capsys)  # wine's 178 rows: exact
+    assert code == 0, err
+    assert "truncated" not in stdout
+    exact = ValuationResult.load(out)
+    assert exact.params["algorithm"] == "exact"
+    assert 0 < np.abs(cut.values - exact.values).max() <= 0.05
