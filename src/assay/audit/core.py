@@ -272,7 +272,7 @@ def _oof_logistic_streamed(
 
 
 def _oof_sklearn_logistic(
-    X: NDArray[np.float64], y: NDArray[np.int64], n_classes: int, fold: NDArray[np.int64]
+    X: NDArray[np.floating[Any]], y: NDArray[np.int64], n_classes: int, fold: NDArray[np.int64]
 ) -> NDArray[np.float64]:
     from sklearn.linear_model import LogisticRegression
 
@@ -289,8 +289,8 @@ def _oof_sklearn_logistic(
 
 
 def compact_features(
-    X: NDArray[np.float64], encoder: TableEncoder
-) -> tuple[NDArray[np.float64], list[bool]]:
+    X: NDArray[np.floating[Any]], encoder: TableEncoder
+) -> tuple[NDArray[np.floating[Any]], list[bool]]:
     """``X`` with each one-hot block folded back into one column of level codes, and which
     columns are categorical (for tree models' native categorical splits: fewer, richer columns).
 
@@ -298,7 +298,7 @@ def compact_features(
     """
     if not any(p.kind == "categorical" and 1 < len(p.outputs()) <= 255 for p in encoder.columns):
         return X, [False] * X.shape[1]  # nothing to fold: the features themselves, no copy
-    cols: list[NDArray[np.float64]] = []
+    cols: list[NDArray[np.floating[Any]]] = []
     is_cat: list[bool] = []
     j = 0
     for plan in encoder.columns:
@@ -320,7 +320,7 @@ def compact_features(
 
 
 def oof_hgb(
-    X: NDArray[np.float64],
+    X: NDArray[np.floating[Any]],
     y: NDArray[np.int64],
     n_classes: int,
     fold: NDArray[np.int64],
@@ -653,14 +653,16 @@ def audit(
     methods = default_methods(data.n) if methods is None else tuple(methods)
     pos = np.flatnonzero(frame[target].notna().to_numpy())  # input rows that have a label
     y, K, ids, labels = np.asarray(data.y), data.n_classes, np.asarray(data.ids), data.classes
-    raw: NDArray[np.floating[Any]] | None = np.asarray(data.X)
+    feats: NDArray[np.floating[Any]] = np.asarray(data.X)
     del data  # the raw features live on in ``raw`` only as long as needed
+    raw: NDArray[np.floating[Any]] | None = None
     if large:
-        X = _standardised(raw)
-        raw = None  # HGB takes the standardised features: its bins are scale-free
+        X = _standardised(feats)  # HGB takes these: its bins are scale-free
     else:
-        std = raw.std(0)
-        X = (raw - raw.mean(0)) / np.where(std > 0, std, 1.0)
+        std = feats.std(0)
+        X = (feats - feats.mean(0)) / np.where(std > 0, std, 1.0)
+        raw = feats
+    del feats
     fold = _folds(y, k_folds, seed)
     fit_mask = fit_rows(y, fold, FIT_ROWS, seed) if large else None
     scores: dict[str, NDArray[np.float64]] = {}

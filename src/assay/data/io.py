@@ -169,7 +169,9 @@ def read_frame(path: str | Path) -> Any:
         try:
             # Arrow frees each column once converted and keeps one block per column: no
             # second full copy of a large table while reading (same dtypes as the default)
-            df = pd.read_parquet(p, to_pandas_kwargs={"self_destruct": True, "split_blocks": True})
+            df = pd.read_parquet(
+                p, engine="pyarrow", to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
+            )
         except Exception as exc:  # pyarrow raises several unrelated types for bad files
             raise DataFileError(f"{str(p)!r} is not a readable Parquet file: {exc}") from exc
         dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})

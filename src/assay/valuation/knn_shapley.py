@@ -151,7 +151,10 @@ def knn_shapley_auto(
     n = train.n
     loo = valid is None
     if n <= exact_rows or train.is_regression:
-        values = knn_shapley_loo_values(train, k) if loo else knn_shapley_values(train, valid, k)
+        if valid is None:
+            values = knn_shapley_loo_values(train, k)
+        else:
+            values = knn_shapley_values(train, valid, k)
         return values, {"algorithm": "exact", "neighbours": n - int(loo), "error_bound": 0.0}
     X, y = np.asarray(train.X), np.asarray(train.y)
     if loo:
