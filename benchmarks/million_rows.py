@@ -102,8 +102,13 @@ def adult() -> tuple[pd.DataFrame, int]:
     return frame, 0
 
 
-def run_child(cmd: list[str], threads: int, log: Path) -> tuple[float, int, int, str]:
-    """Wall seconds, peak RSS bytes and exit status of one process, and its stdout."""
+def run_child(
+    cmd: list[str], threads: int, log: Path, limit: float | None = None
+) -> tuple[float, int, int, str]:
+    """Wall seconds, peak RSS bytes and exit status of one process, and its stdout; past
+    ``limit`` seconds the process is killed (status -9; its peak RSS so far still counts)."""
+    import threading
+
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -114,7 +119,12 @@ def run_child(cmd: list[str], threads: int, log: Path) -> tuple[float, int, int,
     with open(log, "w") as err, open(log.with_suffix(".out"), "w") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        timer = threading.Timer(limit, proc.kill) if limit else None
+        if timer is not None:
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if timer is not None:
+            timer.cancel()
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return wall, int(usage.ru_maxrss) * 1024, proc.returncode, log.with_suffix(".out").read_text()
@@ -141,8 +151,30 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
     if args.methods:
         cmd += ["--methods", args.methods]
     load_before = os.getloadavg()
-    wall, rss, rc, stdout = run_child(cmd, args.threads, tmp / f"{name}_{n}.log")
+    wall, rss, rc, stdout = run_child(cmd, args.threads, tmp / f"{name}_{n}.log", args.limit)
     load_after = os.getloadavg()
+    matrix64 = n * d * 8
+    if rc == -9 and args.limit:  # killed at the limit: what it reached, no ranking
+        bars = (tmp / f"{name}_{n}.log").read_text().replace("\r", "\n").splitlines()
+        return {
+            "table": name,
+            "rows": n,
+            "features": d,
+            "finished": False,
+            "seconds": round(wall, 1),
+            "killed_at_seconds": args.limit,
+            "last_progress": [b.strip() for b in bars if b.strip()][-1:],
+            "peak_rss_bytes": rss,
+            "feature_matrix_bytes_float64": matrix64,
+            "rss_ratio_float64": round(rss / matrix64, 2),
+            "threads": args.threads,
+            "methods": args.methods or "default",
+            "command": " ".join(cmd[1:]),
+            "load_before": [round(v, 2) for v in load_before],
+            "load_after": [round(v, 2) for v in load_after],
+            "meets_time": False,
+            "meets_memory": rss / matrix64 < TARGET_RATIO,
+        }
     if rc != 0:
         tail = (tmp / f"{name}_{n}.log").read_text()[-3000:]
         raise SystemExit(f"assay audit failed on {name} (exit {rc}):\n{tail}")
@@ -151,11 +183,12 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
     head = stdout.splitlines()[0] if stdout else ""  # "N rows, F features; methods: ..."
     if "features" in head:
         d = int(head.split(",")[1].split()[0])
-    matrix64 = n * d * 8
+        matrix64 = n * d * 8
     row = {
         "table": name,
         "rows": n,
         "features": d,
+        "finished": True,
         "parquet_bytes": path.stat().st_size,
         "seconds_to_make": round(made, 1),
         "seconds": round(wall, 1),
@@ -186,9 +219,11 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|"
     )
     lines = [
-        f"| {r['table']} | {r['rows']:,} x {r['features']} | {r['parquet_bytes'] / 1e6:.0f} "
-        f"| {r['seconds']:.0f} | {r['peak_rss_bytes'] / 2**30:.2f} | {r['rss_ratio_float64']:.2f} "
-        f"| {r['auc']:.4f} | {r['every_row_valued']} | {r['load_before'][0]:.1f} |"
+        f"| {r['table']} | {r['rows']:,} x {r['features']} | {r.get('parquet_bytes', 0) / 1e6:.0f} "
+        f"| {r['seconds']:.0f}{'' if r.get('finished', True) else ' (killed)'} "
+        f"| {r['peak_rss_bytes'] / 2**30:.2f} | {r['rss_ratio_float64']:.2f} "
+        f"| {r.get('auc', float('nan')):.4f} | {r.get('every_row_valued', False)} "
+        f"| {r['load_before'][0]:.1f} |"
         for r in rows
     ]
     return "\n".join([head, *lines])
@@ -203,6 +238,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tmp", default="/tmp/assay_million")
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--limit", type=float, default=None, help="kill the audit after this many seconds"
+    )
     parser.add_argument(
         "--methods",
         default="logistic,hgb,knn,knn-shapley",
