@@ -15,11 +15,11 @@ from tests.test_audit import noisy_table
 def test_large_path_values_every_row_and_finds_flipped_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    df, flipped = noisy_table(n=3_000, seed=2)
+    df, flipped = noisy_table(n=1_500, seed=2)
     small = audit(df, "label", seed=1, methods=["logistic", "hgb", "knn", "data-oob"])
-    monkeypatch.setattr(core, "LARGE_ROWS", 1_000)
-    monkeypatch.setattr(core, "FIT_ROWS", 1_200)  # each fold trains on about 1,200 of 2,400
-    monkeypatch.setattr(core, "PREDICT_ROWS", 256)  # several prediction chunks a fold
+    monkeypatch.setattr(core, "LARGE_ROWS", 500)
+    monkeypatch.setattr(core, "FIT_ROWS", 600)  # each fold trains on about 600 of 1,200
+    monkeypatch.setattr(core, "PREDICT_ROWS", 128)  # several prediction chunks a fold
     large = audit(df, "label", seed=1, methods=["logistic", "hgb", "knn", "data-oob"])
     keep = df["label"].notna().to_numpy()
     for r in (small, large):
