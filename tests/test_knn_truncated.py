@@ -66,3 +66,88 @@ def test_ten_thousand_rows_within_the_bound_and_in_rank_order() -> None:
     got = knn_shapley_from_graph(_neighbours(X, 200), y, 10)
     assert np.abs(got - exact).max() <= truncation_bound(200)
     assert spearmanr(got, exact)[0] > 0.98
+
+
+def test_train_valid_truncation_is_exact_with_every_row_and_within_the_bound() -> None:
+    from assay.valuation.knn_shapley import knn_shapley_values
+    from assay.valuation.knn_truncated import knn_shapley_truncated
+
+    X, y = _table(1_500, seed=3)
+    train, valid = (
+        Dataset.from_arrays(X[:1_200], y[:1_200]),
+        Dataset.from_arrays(X[1_200:], y[1_200:]),
+    )
+    exact = knn_shapley_values(train, valid, 5)
+    full = knn_shapley_truncated(X[:1_200], y[:1_200], X[1_200:], y[1_200:], 5, m=1_200)
+    # FAISS ranks by float32 distances: a near tie may order two rows the other way (~1e-8)
+    np.testing.assert_allclose(full, exact, rtol=0, atol=1e-6)
+    for m in (30, 300):
+        got = knn_shapley_truncated(X[:1_200], y[:1_200], X[1_200:], y[1_200:], 5, m=m)
+        err = np.abs(got - exact).max()
+        assert 0 < err <= truncation_bound(m)
+
+
+def test_knn_shapley_method_says_which_path_it_took() -> None:
+    from assay.utility.utility import Utility
+    from assay.valuation.knn_shapley import KNNShapley, knn_shapley_values
+
+    X, y = _table(1_000, seed=4)
+    train = Dataset.from_arrays(X[:800], y[:800])
+    valid = Dataset.from_arrays(X[800:], y[800:], classes=train.classes)
+    utility = Utility("logistic", train, valid)
+    exact = KNNShapley(k=5).fit(utility)
+    assert exact.params["algorithm"] == "exact" and exact.params["error_bound"] == 0.0
+    np.testing.assert_allclose(exact.values, knn_shapley_values(train, valid, 5))
+    cut = KNNShapley(k=5, exact_rows=500, neighbours=100).fit(utility)
+    assert cut.params["algorithm"] == "truncated" and cut.params["neighbours"] == 100
+    assert cut.params["error_bound"] == truncation_bound(100)
+    assert 0 < np.abs(cut.values - exact.values).max() <= cut.params["error_bound"]
+
+
+def test_cross_fitted_knn_shapley_truncates_above_exact_rows() -> None:
+    from assay.valuation.crossfit import cross_fit
+    from assay.valuation.knn_shapley import KNNShapley
+
+    X, y = _table(1_200, seed=5)
+    data = Dataset.from_arrays(X, y)
+    exact = knn_shapley_loo_values(data, 5)
+    r = cross_fit(KNNShapley(k=5, exact_rows=1_000, neighbours=150), data)
+    assert r.params["algorithm"] == "truncated" and r.params["neighbours"] == 150
+    assert 0 < np.abs(r.values - exact).max() <= truncation_bound(150)
+    # the leave-one-out truncation from searched lists equals the one from a given graph
+    from assay.valuation.knn_truncated import knn_shapley_loo_truncated
+
+    np.testing.assert_allclose(
+        knn_shapley_loo_truncated(X, y, 5, 150),
+        knn_shapley_from_graph(_neighbours(X, 150), y, 5),
+        rtol=0,
+        atol=1e-6,  # float32 (FAISS) against float64 (scikit-learn) distance ranks
+    )
+
+
+def test_knn_shapley_refuses_bad_truncation_parameters() -> None:
+    from assay.valuation.knn_shapley import KNNShapley
+
+    with pytest.raises(InvalidParameterError, match="neighbours must be"):
+        KNNShapley(k=5, neighbours=3)
+    with pytest.raises(InvalidParameterError, match="exact_rows"):
+        KNNShapley(exact_rows=-1)
+
+
+def test_value_cli_says_when_knn_shapley_truncates(tmp_path, capsys) -> None:
+    from assay.result import ValuationResult
+    from tests.cli_support import run
+
+    out = tmp_path / "v.parquet"
+    argv = ["value", "wine", "-m", "knn-shapley", "-o", str(out)]
+    code, stdout, err = run([*argv, "-p", "exact_rows=50", "-p", "neighbours=20"], capsys)
+    assert code == 0, err
+    assert "truncated to the 20 nearest rows (every value within 0.05 of exact)" in stdout
+    cut = ValuationResult.load(out)
+    assert cut.params["algorithm"] == "truncated" and cut.params["error_bound"] == 0.05
+    code, stdout, err = run([*argv, "--overwrite"], capsys)  # wine's 178 rows: exact
+    assert code == 0, err
+    assert "truncated" not in stdout
+    exact = ValuationResult.load(out)
+    assert exact.params["algorithm"] == "exact"
+    assert 0 < np.abs(cut.values - exact.values).max() <= 0.05

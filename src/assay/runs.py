@@ -38,6 +38,7 @@ Checkpoints
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -46,10 +47,10 @@ import os
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -205,8 +206,9 @@ def _umask() -> int:
     return mask
 
 
-def _stage(path: Path, data: bytes) -> str:
-    """Write ``data`` to a temporary file next to ``path``, synced, with umask permissions."""
+def _stage(path: Path, data: bytes | Callable[[BinaryIO], None]) -> str:
+    """Write ``data`` (bytes, or a function that writes to an open binary file) to a temporary
+    file next to ``path``, synced, with umask permissions."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
@@ -214,7 +216,10 @@ def _stage(path: Path, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
@@ -225,8 +230,13 @@ def _stage(path: Path, data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+def atomic_write_bytes(
+    path: str | Path, data: bytes | Callable[[BinaryIO], None], *, overwrite: bool = False
+) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, umask mode, ``os.replace``).
+
+    ``data`` may be a function writing to the open temporary file instead (a large table written
+    piece by piece, never held as one bytes object).
 
     Raises
     ------
@@ -279,7 +289,27 @@ def atomic_write_table(path: str | Path, table: Any, *, overwrite: bool = False)
     if p.suffix.lower() == ".csv":
         df = table if not hasattr(table, "to_pandas") else table.to_pandas()
         return atomic_write_text(p, df.to_csv(index=False), overwrite=overwrite)
+    if not hasattr(table, "schema") and len(table) > PARQUET_SLICE_ROWS:
+        write = functools.partial(_write_parquet_slices, table)
+        return atomic_write_bytes(p, write, overwrite=overwrite)
     return atomic_write_bytes(p, _parquet_bytes(table), overwrite=overwrite)
+
+
+#: rows per slice when a large DataFrame is written to Parquet (one row group each)
+PARQUET_SLICE_ROWS = 262_144
+
+
+def _write_parquet_slices(frame: Any, fh: BinaryIO) -> None:
+    """Write a DataFrame to ``fh`` as Parquet one slice of rows at a time: converting the whole
+    frame to Arrow and then to bytes held three copies of a million-row table at once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+        for lo in range(0, len(frame), PARQUET_SLICE_ROWS):
+            part = frame.iloc[lo : lo + PARQUET_SLICE_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
 # --------------------------------------------------------------------------- pairs

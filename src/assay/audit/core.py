@@ -64,6 +64,18 @@ VALUE_WEIGHT = 0.1
 BATCHED_CELLS = 13_000_000
 #: rows from which the k-NN graph is searched with an inverted-file index instead of exactly
 IVF_ROWS = 20_000
+#: rows above which an audit takes its large-table path (benchmarks/million_rows.py): float32
+#: features standardised in chunks, each fold's logistic and HGB model fitted on at most
+#: :data:`FIT_ROWS` of its training rows, out-of-fold probabilities predicted fold by fold in
+#: chunks, and the k-NN search's index sized for n (:func:`ivf_params`). The defaults were
+#: chosen on tables under 50,000 rows (``benchmarks/audit_rule.py``), so none of this changes
+#: an audit at or below this size.
+LARGE_ROWS = 200_000
+#: training rows a fold's logistic and HGB models see at most on the large-table path: on the
+#: 1,000,000-row benchmark HGB on every fold's 800,000 rows took most of the audit's time
+FIT_ROWS = 200_000
+#: rows predicted at once on the large-table path (bounds the temporaries of predict_proba)
+PREDICT_ROWS = 65_536
 #: accuracy gap (on the given labels) over which a model's weight falls by e in the
 #: accuracy-weighted rule :func:`model_weights` (a candidate the data did not choose)
 TEMPERATURE = 0.02
@@ -147,12 +159,45 @@ def check_label_count(classes: Any, n: int, target: str) -> None:
         )
 
 
+def _bar(total: int, desc: str, progress: bool, unit: str = "fold") -> Any:
+    """A tqdm bar on stderr (with an ETA once a step is done), or a silent one."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress)
+
+
+def fit_rows(
+    y: NDArray[np.int64], fold: NDArray[np.int64], cap: int = FIT_ROWS, seed: int = 0
+) -> NDArray[np.bool_] | None:
+    """The rows the cross-fitted models train on: None (all) while every fold's training set
+    has at most ``cap`` rows, else a seeded random share of rows giving each fold about ``cap``
+    (every row of a class with fewer than 1,000 rows is kept, so no fold loses a class).
+
+    A model's out-of-fold probabilities change little past a few hundred thousand rows, while
+    its cost grows with them; every row is still predicted by the model of its own fold.
+    """
+    if cap < 1:
+        raise InvalidParameterError(f"cap must be >= 1, got {cap}")
+    most = len(y) - int(np.bincount(fold).min())  # the largest fold's training set
+    if most <= cap:
+        return None
+    keep = np.random.default_rng(seed).random(len(y)) < cap / most
+    return np.asarray(keep | (np.bincount(y)[y] < 1000))
+
+
+def _chunks(rows: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    return [rows[lo : lo + PREDICT_ROWS] for lo in range(0, len(rows), PREDICT_ROWS)]
+
+
 def oof_logistic(
-    X: NDArray[np.float64],
+    X: NDArray[np.floating[Any]],
     y: NDArray[np.int64],
     n_classes: int,
     fold: NDArray[np.int64],
     backend: str = "auto",
+    *,
+    fit_mask: NDArray[np.bool_] | None = None,
+    progress: bool = False,
 ) -> NDArray[np.float64]:
     """Out-of-fold probabilities (n, K) of L2 logistic regression (C = 1), one model per fold.
 
@@ -160,12 +205,18 @@ def oof_logistic(
     ``"sklearn"``: scikit-learn's ``LogisticRegression``, one fit per fold, the same objective.
     ``"auto"`` takes the batched trainer from :data:`BATCHED_CELLS` rows x features x
     ``max(K - 1, 1)``; below that the K fits cost less than importing torch.
+
+    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on; with it the batched
+    trainer fits fold by fold on those rows and predicts each fold's rows in chunks, so no
+    (K, n, classes) tensor is formed (the large-table path). ``progress``: a bar over the folds.
     """
     if backend not in ("auto", "batched", "sklearn"):
         raise InvalidParameterError(f"backend must be auto, batched or sklearn, got {backend!r}")
     cells = X.shape[0] * X.shape[1] * max(n_classes - 1, 1)
     if backend == "sklearn" or (backend == "auto" and cells < BATCHED_CELLS):
         return _oof_sklearn_logistic(X, y, n_classes, fold)
+    if fit_mask is not None:
+        return _oof_logistic_streamed(X, y, n_classes, fold, fit_mask, progress)
     import torch
 
     from assay.learners.base import TrainingData
@@ -185,8 +236,43 @@ def oof_logistic(
     return np.asarray(proba[fold, np.arange(len(y))])
 
 
+def _oof_logistic_streamed(
+    X: NDArray[np.floating[Any]],
+    y: NDArray[np.int64],
+    n_classes: int,
+    fold: NDArray[np.int64],
+    fit_mask: NDArray[np.bool_],
+    progress: bool,
+) -> NDArray[np.float64]:
+    """:func:`oof_logistic` fold by fold: each model fitted on its fold's ``fit_mask`` rows."""
+    import torch
+
+    from assay.learners.base import TrainingData
+    from assay.learners.logistic import LogisticRegression
+
+    dtype = torch.float32 if n_classes == 2 else torch.float64  # as in oof_logistic
+    learner = LogisticRegression(dtype=str(dtype).removeprefix("torch."), tol=1e-4)
+    out = np.zeros((len(y), n_classes))
+    k = int(fold.max()) + 1
+    with _bar(k, "logistic", progress) as bar:
+        for f in range(k):
+            tr = np.flatnonzero(fit_mask & (fold != f))
+            Xt = torch.from_numpy(np.ascontiguousarray(X[tr])).to(dtype)
+            yt = torch.from_numpy(np.ascontiguousarray(y[tr]))
+            onehot = torch.nn.functional.one_hot(yt, n_classes).to(dtype)
+            model = learner.fit(
+                TrainingData(Xt, yt, n_classes, onehot), torch.ones(1, len(tr), dtype=dtype)
+            )
+            del Xt, yt, onehot
+            for rows in _chunks(np.flatnonzero(fold == f)):
+                Xr = torch.from_numpy(np.ascontiguousarray(X[rows])).to(dtype)
+                out[rows] = model.predict_proba(Xr)[0].double().numpy()
+            bar.update()
+    return out
+
+
 def _oof_sklearn_logistic(
-    X: NDArray[np.float64], y: NDArray[np.int64], n_classes: int, fold: NDArray[np.int64]
+    X: NDArray[np.floating[Any]], y: NDArray[np.int64], n_classes: int, fold: NDArray[np.int64]
 ) -> NDArray[np.float64]:
     from sklearn.linear_model import LogisticRegression
 
@@ -203,14 +289,16 @@ def _oof_sklearn_logistic(
 
 
 def compact_features(
-    X: NDArray[np.float64], encoder: TableEncoder
-) -> tuple[NDArray[np.float64], list[bool]]:
+    X: NDArray[np.floating[Any]], encoder: TableEncoder
+) -> tuple[NDArray[np.floating[Any]], list[bool]]:
     """``X`` with each one-hot block folded back into one column of level codes, and which
     columns are categorical (for tree models' native categorical splits: fewer, richer columns).
 
     A row with no level set in its block (a level unseen when the encoder was fitted) gets NaN.
     """
-    cols: list[NDArray[np.float64]] = []
+    if not any(p.kind == "categorical" and 1 < len(p.outputs()) <= 255 for p in encoder.columns):
+        return X, [False] * X.shape[1]  # nothing to fold: the features themselves, no copy
+    cols: list[NDArray[np.floating[Any]]] = []
     is_cat: list[bool] = []
     j = 0
     for plan in encoder.columns:
@@ -232,30 +320,59 @@ def compact_features(
 
 
 def oof_hgb(
-    X: NDArray[np.float64],
+    X: NDArray[np.floating[Any]],
     y: NDArray[np.int64],
     n_classes: int,
     fold: NDArray[np.int64],
     seed: int,
     categorical: Sequence[bool] | None = None,
+    *,
+    fit_mask: NDArray[np.bool_] | None = None,
+    progress: bool = False,
 ) -> NDArray[np.float64]:
     """Out-of-fold probabilities (n, K) of HistGradientBoostingClassifier, one model per fold
-    (``categorical`` marks columns of level codes for native categorical splits)."""
+    (``categorical`` marks columns of level codes for native categorical splits).
+
+    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on, each fold's rows then
+    predicted in chunks (the large-table path); ``progress``: a bar over the folds.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     cats = list(categorical) if categorical is not None and any(categorical) else None
     out = np.zeros((len(y), n_classes))
-    for f in range(int(fold.max()) + 1):
-        tr, te = fold != f, fold == f
-        model = HistGradientBoostingClassifier(random_state=seed, categorical_features=cats)
-        model.fit(X[tr], y[tr])
-        out[np.ix_(te, model.classes_)] = model.predict_proba(X[te])
+    k = int(fold.max()) + 1
+    with _bar(k, "hgb", progress) as bar:
+        for f in range(k):
+            tr, te = fold != f, fold == f
+            model = HistGradientBoostingClassifier(random_state=seed, categorical_features=cats)
+            if fit_mask is None:
+                model.fit(X[tr], y[tr])
+                out[np.ix_(te, model.classes_)] = model.predict_proba(X[te])
+            else:
+                model.fit(X[tr & fit_mask], y[tr & fit_mask])
+                for rows in _chunks(np.flatnonzero(te)):
+                    out[np.ix_(rows, model.classes_)] = model.predict_proba(X[rows])
+            bar.update()
     return out
 
 
-def knn_graph(X: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def ivf_params(n: int) -> tuple[int, int, int]:
+    """Cells, cells probed and k-means training rows of the inverted-file index of ``n`` rows.
+
+    ``2 sqrt(n)`` cells, 6 probed: 10x faster than exact on Adult's 48,842 rows with 99.3% of
+    the exact neighbours; a row's exact duplicates share its cell, so all are found. The cells'
+    k-means needs ~40 rows a cell (FAISS's own sampling rule), not all rows.
+    """
+    cells = int(2 * np.sqrt(n))
+    return cells, 6, 40 * cells
+
+
+def knn_graph(
+    X: NDArray[np.floating[Any]], k: int, *, progress: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Distances and positions of each row's ``k`` nearest other rows (FAISS, else sklearn;
-    from :data:`IVF_ROWS` rows FAISS searches an inverted-file index, approximately)."""
+    from :data:`IVF_ROWS` rows FAISS searches an inverted-file index (:func:`ivf_params`),
+    approximately, in chunks of rows with a progress bar when ``progress``)."""
     k = min(k, len(X) - 1)
     try:
         import faiss
@@ -263,19 +380,28 @@ def knn_graph(X: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDAr
         xf = np.ascontiguousarray(X, dtype=np.float32)
         index: Any
         if len(X) >= IVF_ROWS:
-            # 2 sqrt(n) cells, 6 probed: 10x faster than exact on Adult's 48,842 rows with 99.3%
-            # of the exact neighbours; a row's exact duplicates share its cell, so all are found
-            cells = int(2 * np.sqrt(len(X)))
+            cells, probe, n_train = ivf_params(len(X))
             quantizer = faiss.IndexFlatL2(X.shape[1])
             index = faiss.IndexIVFFlat(quantizer, X.shape[1], cells)
-            # the cells' k-means needs ~40 rows a cell (FAISS's own sampling rule), not all rows
-            sample = np.random.default_rng(0).permutation(len(X))[: 40 * cells]
+            sample = np.random.default_rng(0).permutation(len(X))[:n_train]
             index.train(xf[np.sort(sample)])
-            index.nprobe = 6
+            index.nprobe = probe
+            index.add(xf)
+            # queries are independent: chunks give the same lists, and a bar with an ETA
+            step = max(4096, -(-len(X) // 50))
+            d2 = np.empty((len(X), k + 1), np.float32)
+            idx = np.empty((len(X), k + 1), np.int64)
+            with _bar(-(-len(X) // step), "k-NN search", progress, "chunk") as bar:
+                for lo in range(0, len(X), step):
+                    d2[lo : lo + step], idx[lo : lo + step] = index.search(
+                        xf[lo : lo + step], k + 1
+                    )
+                    bar.update()
         else:
             index = faiss.IndexFlatL2(X.shape[1])
-        index.add(xf)
-        d2, idx = index.search(xf, k + 1)
+            index.add(xf)
+            d2, idx = index.search(xf, k + 1)
+        del index  # its copy of the rows
         dist = np.sqrt(np.maximum(d2, 0.0)).astype(np.float64)
     except ImportError:
         from sklearn.neighbors import NearestNeighbors
@@ -286,6 +412,19 @@ def knn_graph(X: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDAr
     keep = idx != rows
     keep[keep.sum(1) > k, -1] = False
     return dist[keep].reshape(len(X), k), idx[keep].reshape(len(X), k).astype(np.int64)
+
+
+def _standardised(X: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
+    """``X`` with every column at mean 0 and standard deviation 1 (a constant column at 0), in
+    a new array of its dtype, written in chunks of rows (no full-size temporaries)."""
+    mean = X.mean(0, dtype=np.float64)
+    std = X.std(0, dtype=np.float64)
+    scale = np.where(std > 0, std, 1.0)
+    out = np.empty_like(X)
+    for lo in range(0, len(X), PREDICT_ROWS):
+        part = X[lo : lo + PREDICT_ROWS]
+        out[lo : lo + PREDICT_ROWS] = (part - mean) / scale
+    return out
 
 
 def _rank01(score: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -421,6 +560,7 @@ def audit(
     top: int = 10,
     knn_weight: float = KNN_WEIGHT,
     task: str = "auto",
+    progress: bool = False,
 ) -> AuditResult:
     """Score every row of ``frame`` for label quality, outlyingness and near duplicates.
 
@@ -453,6 +593,10 @@ def audit(
         (:func:`combine`); 0, the default, was chosen on data.
     task : {"auto", "classification", "regression"}
         What the target is (``auto``: :func:`assay.data.dataset.looks_continuous`).
+    progress : bool
+        Progress bars (stderr, with an ETA) for the steps that take long on a large table:
+        encoding, each fold of the cross-fitted models, the k-NN search, Data-OOB (not used by
+        a regression audit).
 
     Returns
     -------
@@ -494,40 +638,58 @@ def audit(
         raise InvalidDataError(
             f"the table already has column(s) {taken} that the audit adds; rename them first"
         )
-    frame = frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)  # copy-on-write: no copy of the columns
+    large = len(frame) > LARGE_ROWS
     data, encoder, n_unlabelled = encode_frame(
-        frame, target, id_column=id_column, drop=drop, categorical=categorical
+        frame,
+        target,
+        id_column=id_column,
+        drop=drop,
+        categorical=categorical,
+        dtype=np.float32 if large else np.float64,
+        progress=progress,
     )
     check_label_count(data.classes, data.n, target)
     methods = default_methods(data.n) if methods is None else tuple(methods)
     pos = np.flatnonzero(frame[target].notna().to_numpy())  # input rows that have a label
-    X = np.asarray(data.X)
-    std = X.std(0)
-    X = (X - X.mean(0)) / np.where(std > 0, std, 1.0)
-    y, K = np.asarray(data.y), data.n_classes
+    y, K, ids, labels = np.asarray(data.y), data.n_classes, np.asarray(data.ids), data.classes
+    feats: NDArray[np.floating[Any]] = np.asarray(data.X)
+    del data  # the raw features live on in ``raw`` only as long as needed
+    raw: NDArray[np.floating[Any]] | None = None
+    if large:
+        X = _standardised(feats)  # HGB takes these: its bins are scale-free
+    else:
+        std = feats.std(0)
+        X = (feats - feats.mean(0)) / np.where(std > 0, std, 1.0)
+        raw = feats
+    del feats
     fold = _folds(y, k_folds, seed)
+    fit_mask = fit_rows(y, fold, FIT_ROWS, seed) if large else None
     scores: dict[str, NDArray[np.float64]] = {}
     probas: dict[str, NDArray[np.float64]] = {}
     rows = np.arange(len(y))
     if "logistic" in methods:
-        probas["logistic"] = oof_logistic(X, y, K, fold)
+        probas["logistic"] = oof_logistic(X, y, K, fold, fit_mask=fit_mask, progress=progress)
     if "hgb" in methods:
-        Xc, is_cat = compact_features(np.asarray(data.X), encoder)
-        probas["hgb"] = oof_hgb(Xc, y, K, fold, seed, is_cat)
+        Xc, is_cat = compact_features(X if raw is None else raw, encoder)
+        probas["hgb"] = oof_hgb(Xc, y, K, fold, seed, is_cat, fit_mask=fit_mask, progress=progress)
+        del Xc
+    raw = None
     for m, p in probas.items():
         scores[m] = p[rows, y]
     # one graph: KNN-Shapley's wider neighbour lists start with the k nearest
     wide = max(n_neighbors, SHAPLEY_NEIGHBOURS) if "knn-shapley" in methods else n_neighbors
-    dist, nbr_wide = knn_graph(X, wide)
+    dist, nbr_wide = knn_graph(X, wide, progress=progress)
     dist, nbr = dist[:, :n_neighbors], nbr_wide[:, :n_neighbors]
     agree = (y[nbr] == y[:, None]).mean(1)
     if "knn" in methods:
         scores["knn"] = agree
         probas["knn"] = knn_proba(y[nbr], K)
     if "data-oob" in methods:
-        scores["data-oob"] = data_oob_scores(X, y, seed)
+        scores["data-oob"] = data_oob_scores(X, y, seed, progress=progress)
     if "knn-shapley" in methods:
         scores["knn-shapley"] = knn_shapley_scores(nbr_wide, y)
+    del X, nbr_wide
     proba, weights, _ = stack(probas, y)
     quality = combine(proba[rows, y], agree if knn_weight > 0 else None, knn_weight)
     values = [scores[m] for m in VALUE_METHODS if m in methods]
@@ -538,17 +700,16 @@ def audit(
     n_err, interval, joint = confident_count(proba, y, seed=seed)
     issue = np.zeros(len(y), bool)
     issue[np.argsort(quality, kind="stable")[:n_err]] = True
-    suggested = np.asarray(data.classes)[proba.argmax(1)]
+    suggested = np.asarray(labels)[proba.argmax(1)]
     outlier = _rank01(dist.mean(1))
     nn_d = dist[:, 0]
     scale = float(np.median(nn_d[nn_d > 0])) if (nn_d > 0).any() else 1.0
-    ids = np.asarray(data.ids)
     dup = np.where(nn_d <= 1e-9 + 1e-3 * scale, ids[nbr[:, 0]].astype(object), "")
     first = nbr[:, 0] > np.arange(len(y))  # the earlier row of a pair is the original
     dup[first & (nn_d <= 1e-9 + 1e-3 * scale)] = ""
 
     n = len(frame)
-    table = frame.copy()
+    table = frame.copy(deep=False)  # copy-on-write: the caller's frame is never changed
     table["label_quality"] = 1.0
     table.loc[pos, "label_quality"] = quality
     table["is_label_issue"] = False
@@ -562,7 +723,7 @@ def audit(
     for name, s in scores.items():
         table[score_column(name)] = np.nan
         table.loc[pos, score_column(name)] = s
-    classes = [str(c) for c in np.asarray(data.classes).tolist()]
+    classes = [str(c) for c in np.asarray(labels).tolist()]
     noise = pd.DataFrame(joint, index=[f"given {c}" for c in classes], columns=classes)
     suspects = table.loc[pos[np.argsort(quality, kind="stable")[:top]]]
     summary = {

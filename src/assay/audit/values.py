@@ -22,6 +22,7 @@ stacked models (mean AUC 0.86-0.87 for KNN-Shapley, 0.83-0.84 for Data-OOB).
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,20 +36,38 @@ SHAPLEY_K = 10
 
 
 def data_oob_scores(
-    X: NDArray[np.float64], y: NDArray[np.int64], seed: int, n_models: int = OOB_MODELS
+    X: NDArray[np.floating[Any]],
+    y: NDArray[np.int64],
+    seed: int,
+    n_models: int = OOB_MODELS,
+    *,
+    progress: bool = False,
 ) -> NDArray[np.float64]:
     """Data-OOB values of every row (logistic regression, float32); a row never out of bag
-    gets the mean of the others (a neutral rank, so the mix stays finite)."""
+    gets the mean of the others (a neutral rank, so the mix stays finite).
+
+    Above :data:`~assay.audit.core.LARGE_ROWS` rows the models are drawn and fitted in rounds
+    sized from the available memory (:func:`~assay.learners.base.models_per_chunk`: each
+    model's bootstrap counts, out-of-bag scores and probabilities over all n rows), not all
+    ``n_models`` at once; below it in one round, as the benchmarks measured.
+    """
+    from assay.audit.core import LARGE_ROWS
     from assay.data.dataset import Dataset
+    from assay.learners.base import models_per_chunk
     from assay.learners.logistic import LogisticRegression
     from assay.utility.utility import Utility
     from assay.valuation.data_oob import DataOOB
 
-    data = Dataset.from_arrays(X, y)
+    n = len(y)
+    batch = n_models
+    if n > LARGE_ROWS:  # counts and scores (float64) + probabilities and fit tensors (float32)
+        batch = models_per_chunk(n * (2 * 8 + 12 * 4), lo=1, hi=n_models)
+    data = Dataset.from_arrays(X, y, dtype=X.dtype, copy=False)
     utility = Utility(LogisticRegression(dtype="float32", tol=1e-4), data, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # never-out-of-bag rows: filled below
-        values = DataOOB(n_models, batch_size=n_models, seed=seed).fit(utility).values
+        oob = DataOOB(n_models, batch_size=batch, seed=seed, progress=progress)
+        values = oob.fit(utility).values
     values = np.asarray(values, dtype=np.float64)
     return np.where(np.isnan(values), np.nanmean(values), values)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ def audit(
     seed: int = SeedOpt,
     threads: int | None = ThreadsOpt,
     overwrite: bool = OverwriteOpt,
+    progress: bool | None = typer.Option(
+        None,
+        "--progress/--no-progress",
+        help="Progress bars with ETAs on stderr (default: when stderr is a terminal).",
+    ),
 ) -> None:
     """Find likely mislabelled rows (or outlying targets), outliers and near duplicates in DATA."""
     setup(threads=threads, torch_state=False)  # small tables never import torch
@@ -53,8 +59,11 @@ def audit(
             raise InvalidParameterError(f"--report must end in .html, got {str(report)!r}")
         check_new(report, overwrite=overwrite, what="report")
     chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    frame = read_frame(data)
     result = run_audit(
-        read_frame(data),
+        frame,
         target,
         methods=chosen,
         task=task,
@@ -63,7 +72,9 @@ def audit(
         drop=drop or (),
         categorical=categorical or (),
         seed=seed,
+        progress=progress,
     )
+    del frame
     s = result.summary
     if s.get("task") == "regression":
         _print_regression(result)

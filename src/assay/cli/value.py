@@ -137,6 +137,9 @@ def value(
     if crossed:
         k_or_mode = f"in {crossed['folds']} folds" if "folds" in crossed else f"({crossed['mode']})"
         how = f", cross-fitted {k_or_mode}"
+    if result.params.get("algorithm") == "truncated":  # KNN-Shapley above its exact_rows
+        m, bound = result.params["neighbours"], result.params["error_bound"]
+        how += f", truncated to the {m} nearest rows (every value within {bound:.3g} of exact)"
     typer.echo(f"{method}: {len(result)} values in {run.seconds:.2f} s{how} -> {path}")
     low = result.suspects(min(5, len(result)))
     typer.echo(

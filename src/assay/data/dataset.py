@@ -32,12 +32,17 @@ MAX_FEATURE_MAGNITUDE = float(np.sqrt(np.finfo(np.float32).max))
 
 
 def check_features(
-    X: ArrayLike, what: str = "X", names: list[str] | tuple[str, ...] | None = None
-) -> NDArray[np.float64]:
+    X: ArrayLike,
+    what: str = "X",
+    names: list[str] | tuple[str, ...] | None = None,
+    *,
+    dtype: Any = np.float64,
+) -> NDArray[Any]:
     """Return ``X`` as a 2-D finite float64 array or raise :class:`InvalidDataError` saying why.
 
     Values beyond :data:`MAX_FEATURE_MAGNITUDE` (about 1.8e19) are refused too, naming the
     column (``names`` when given): they are finite but overflow when squared or cast to float32.
+    ``dtype=np.float32`` returns float32 instead (a very large table, half the memory).
     """
     arr = np.asarray(X)
     if arr.dtype == object or not (
@@ -53,7 +58,10 @@ def check_features(
         )
     if arr.shape[0] == 0:
         raise InvalidDataError(f"{what} is empty: shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
+    arr = arr.astype(dtype, copy=False)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if max(-lo, hi) <= MAX_FEATURE_MAGNITUDE:  # min / max propagate NaN: finite and in range
+        return arr  # without the full-size temporaries of the checks below
     bad = ~np.isfinite(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -283,8 +291,14 @@ class Dataset:
         classes: ArrayLike | None = None,
         name: str = "",
         task: str = "classification",
+        dtype: Any = np.float64,
+        copy: bool = True,
     ) -> Dataset:
         """Validate and encode NumPy-like arrays into a :class:`Dataset`.
+
+        ``dtype`` is the features' (float32 halves a very large table); ``copy=False`` keeps
+        ``X`` itself when it already has that dtype (an array the caller hands over, such as a
+        fresh :meth:`~assay.data.encode.TableEncoder.transform`).
 
         ``classes`` fixes the label coding (pass the training set's ``classes`` when building a
         validation or test set, so that codes agree and unknown labels are caught). ``task``
@@ -295,8 +309,11 @@ class Dataset:
         check_task(task)
         if classes is None and (task == "regression" or (task == "auto" and looks_continuous(y))):
             classes = no_classes()
-        Xa = check_features(X, names=None if feature_names is None else list(feature_names))
-        Xa = Xa.copy()
+        Xa = check_features(
+            X, names=None if feature_names is None else list(feature_names), dtype=dtype
+        )
+        if copy:
+            Xa = Xa.copy()
         ya = np.asarray(y)
         if len(ya) != Xa.shape[0]:
             raise InvalidDataError(

@@ -162,8 +162,10 @@ def numeric_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 def _looks_boolean(col: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(col.dtype):
         return True
+    if col.dtype != object:  # before the unique values: a million-row number column
+        return False
     vals = {str(v).strip().lower() for v in col.dropna().unique()[:4]}
-    return col.dtype == object and 0 < len(vals) <= 2 and vals <= {"true", "false"}
+    return 0 < len(vals) <= 2 and vals <= {"true", "false"}
 
 
 def _looks_date(col: pd.Series) -> bool:
@@ -267,10 +269,14 @@ class TableEncoder:
             )
         return ColumnPlan(name, "categorical")
 
-    def fit(self, frame: pd.DataFrame, target: str | None = None) -> TableEncoder:
-        """Learn the column roles and transforms from the (training) rows of ``frame``."""
+    def fit(
+        self, frame: pd.DataFrame, target: str | None = None, *, progress: bool = False
+    ) -> TableEncoder:
+        """Learn the column roles and transforms from the (training) rows of ``frame``
+        (``progress``: a bar over the columns, stderr)."""
         from sklearn.impute import SimpleImputer
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        from tqdm.auto import tqdm
 
         if len(frame) == 0:
             raise InvalidDataError("the table is empty (0 rows)")
@@ -290,7 +296,7 @@ class TableEncoder:
         self.target = target
         plans: list[ColumnPlan] = []
         have_id = self.id_column is not None
-        for c in frame.columns:
+        for c in tqdm(frame.columns, desc="column roles", unit="column", disable=not progress):
             name = str(c)
             if name == target:
                 plans.append(ColumnPlan(name, "target"))
@@ -305,7 +311,7 @@ class TableEncoder:
                 else:
                     have_id, self.id_column = True, name
             plans.append(plan)
-        for plan in plans:
+        for plan in tqdm(plans, desc="fit encoder", unit="column", disable=not progress):
             series = frame[plan.name]
             if plan.kind in ("numeric", "boolean", "date"):
                 x = _to_float(series, plan.kind)[:, None]
@@ -380,37 +386,59 @@ class TableEncoder:
             raise InvalidDataError(f"{what} does not match the training table: " + "; ".join(parts))
 
     def transform(
-        self, frame: pd.DataFrame, what: str = "table", new_rows: bool = False
-    ) -> NDArray[np.float64]:
+        self,
+        frame: pd.DataFrame,
+        what: str = "table",
+        new_rows: bool = False,
+        *,
+        dtype: Any = np.float64,
+        progress: bool = False,
+    ) -> NDArray[Any]:
         """Features of ``frame`` (columns matched by name), shape (n, len(feature_names)).
 
-        ``new_rows``: see :meth:`check_columns`.
+        ``new_rows``: see :meth:`check_columns`. ``dtype`` (float64 or float32) is the output's;
+        each column is written into one preallocated array, so the table is never held twice.
+        ``progress`` shows a bar over the columns (stderr).
         """
+        from tqdm.auto import tqdm
+
         self.check_columns(frame, what, new_rows)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float64, np.float32):
+            raise InvalidParameterError(f"dtype must be float64 or float32, got {dtype}")
+        width = len(self.feature_names)
+        out = np.empty((len(frame), width), dtype=dtype)
+        j = 0
+        plans = [p for p in self.columns if p.outputs()]
+        for p in tqdm(plans, desc="encode", unit="column", disable=not progress):
+            for block in self._column_blocks(frame, p, what):
+                out[:, j] = block
+                j += 1
+        return out
+
+    def _column_blocks(
+        self, frame: pd.DataFrame, p: ColumnPlan, what: str
+    ) -> list[NDArray[np.float64]]:
+        """The float64 output columns of one input column (``p.outputs()`` of them)."""
         blocks: list[NDArray[np.float64]] = []
-        for p in self.columns:
-            if p.kind in ("numeric", "boolean", "date"):
-                x = _to_float(frame[p.name], p.kind)
-                if np.isinf(x).any():
-                    raise InvalidDataError(f"inf values in column {p.name!r} of the {what}")
-                miss = np.isnan(x)
-                cols = [np.where(miss, p.fill, x)] + (
-                    [miss.astype(np.float64)] if p.indicator else []
-                )
-                blocks.extend((c - m) / s for c, m, s in zip(cols, p.mean, p.scale, strict=True))
-            elif p.kind == "categorical":
-                codes, uniques = _string_codes(frame[p.name])
-                width = len(p.levels) + int(p.infrequent)
-                out = np.zeros((len(codes), width))
-                pos = pd.Index(p.levels, dtype=object).get_indexer(pd.Index(uniques))[codes]
-                known = pos >= 0
-                out[np.flatnonzero(known), pos[known]] = 1.0
-                if p.infrequent:
-                    out[~known, -1] = 1.0
-                blocks.extend(out.T)
-        if not blocks:
-            return np.zeros((len(frame), 0))
-        return np.column_stack(blocks).astype(np.float64)
+        if p.kind in ("numeric", "boolean", "date"):
+            x = _to_float(frame[p.name], p.kind)
+            if np.isinf(x).any():
+                raise InvalidDataError(f"inf values in column {p.name!r} of the {what}")
+            miss = np.isnan(x)
+            cols = [np.where(miss, p.fill, x)] + ([miss.astype(np.float64)] if p.indicator else [])
+            blocks.extend((c - m) / s for c, m, s in zip(cols, p.mean, p.scale, strict=True))
+        elif p.kind == "categorical":
+            codes, uniques = _string_codes(frame[p.name])
+            width = len(p.levels) + int(p.infrequent)
+            out = np.zeros((len(codes), width))
+            pos = pd.Index(p.levels, dtype=object).get_indexer(pd.Index(uniques))[codes]
+            known = pos >= 0
+            out[np.flatnonzero(known), pos[known]] = 1.0
+            if p.infrequent:
+                out[~known, -1] = 1.0
+            blocks.extend(out.T)
+        return blocks
 
     def fit_transform(self, frame: pd.DataFrame, target: str | None = None) -> NDArray[np.float64]:
         return self.fit(frame, target).transform(frame)

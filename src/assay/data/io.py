@@ -30,6 +30,8 @@ def encode_frame(
     encoder: TableEncoder | None = None,
     what: str = "table",
     task: str = "classification",
+    dtype: Any = np.float64,
+    progress: bool = False,
 ) -> tuple[Dataset, TableEncoder, int]:
     """Encode a DataFrame into a :class:`Dataset` with a :class:`TableEncoder`.
 
@@ -51,6 +53,10 @@ def encode_frame(
         transformed (validation, test and new rows); otherwise a new one is fitted on ``df``.
     task : {"classification", "regression", "auto"}
         See :meth:`Dataset.from_arrays` (``classes`` of size 0 also means regression).
+    dtype : {numpy.float64, numpy.float32}
+        The features' dtype (float32 halves a very large table).
+    progress : bool
+        Show a bar over the columns while fitting and transforming (stderr).
 
     Returns
     -------
@@ -75,8 +81,8 @@ def encode_frame(
             raise InvalidDataError(f"group column {group_column!r} not found")
         encoder = TableEncoder(
             drop=[*drop, *extra], categorical=categorical, id_column=id_column
-        ).fit(rows, target)
-    X = encoder.transform(rows, what)
+        ).fit(rows, target, progress=progress)
+    X = encoder.transform(rows, what, dtype=dtype, progress=progress)
     ids = encoder.ids(rows)
     if ids is None:  # the frame's own integer row labels (positions for a default index)
         index = rows.index
@@ -91,6 +97,8 @@ def encode_frame(
         classes=classes,
         name=name,
         task=task,
+        dtype=dtype,
+        copy=False,  # the transform's fresh array: a second copy of a large table costs memory
     )
     return data, encoder, n_unlabelled
 
@@ -159,7 +167,11 @@ def read_frame(path: str | Path) -> Any:
         raise DataFileError(f"data file {str(p)!r} is empty (0 bytes)")
     if suffix.endswith(".parquet") or suffix.endswith(".pq"):
         try:
-            df = pd.read_parquet(p)
+            # Arrow frees each column once converted and keeps one block per column: no
+            # second full copy of a large table while reading (same dtypes as the default)
+            df = pd.read_parquet(
+                p, engine="pyarrow", to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
+            )
         except Exception as exc:  # pyarrow raises several unrelated types for bad files
             raise DataFileError(f"{str(p)!r} is not a readable Parquet file: {exc}") from exc
         dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})

@@ -15,7 +15,9 @@ method (:func:`cross_fit_mode`):
 ``leave-one-out`` (KNN-Shapley)
     Every row is a validation point for all the others, with itself excluded from its own
     training set: a row's value is the mean of its exact KNN-Shapley values over the n - 1
-    other rows (:func:`~assay.valuation.knn_shapley.knn_shapley_loo_values`).
+    other rows (:func:`~assay.valuation.knn_shapley.knn_shapley_loo_values`); above the
+    method's ``exact_rows`` from each row's ``neighbours`` nearest others, within
+    ``1 / neighbours`` (:func:`~assay.valuation.knn_shapley.knn_shapley_auto`).
 
 Values of different folds come from different games (other players, another validation set),
 so they are on comparable scales only approximately: a fold whose players matter less to its
@@ -49,7 +51,7 @@ from assay.valuation.data_oob import DataOOB
 from assay.valuation.geometry import KCenter, NearestDistance, Representativeness
 from assay.valuation.gradient import GraNd
 from assay.valuation.inference import EL2N, ConfidenceScore, EntropyScore, LossScore, MarginScore
-from assay.valuation.knn_shapley import KNNShapley, knn_shapley_loo_values
+from assay.valuation.knn_shapley import KNNShapley, knn_shapley_auto
 
 FOLDS, ALL_ROWS, LEAVE_ONE_OUT = "folds", "all-rows", "leave-one-out"
 
@@ -155,8 +157,10 @@ def cross_fit(
     kw = dict(utility_params or {})
     if mode == LEAVE_ONE_OUT:
         assert isinstance(method, KNNShapley)
-        values = knn_shapley_loo_values(data, method.k)
-        result = ValuationResult.exact(data.ids, values, method.name, k=method.k)
+        values, knn_facts = knn_shapley_auto(
+            data, None, method.k, exact_rows=method.exact_rows, neighbours=method.neighbours
+        )
+        result = ValuationResult.exact(data.ids, values, method.name, k=method.k, **knn_facts)
     elif mode == ALL_ROWS:
         # the method reads no validation set; the utility still needs one: the rows themselves
         result = method.clone().fit(Utility(learner, data, data, scorer, **kw))

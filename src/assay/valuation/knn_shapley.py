@@ -35,6 +35,13 @@ from assay.data.dataset import Dataset
 from assay.errors import InvalidParameterError
 from assay.result import ValuationResult
 from assay.valuation.base import ValuationMethod
+from assay.valuation.knn_truncated import (
+    EXACT_ROWS,
+    NEIGHBOURS,
+    knn_shapley_loo_truncated,
+    knn_shapley_truncated,
+    truncation_bound,
+)
 
 
 def _sorted_matches(
@@ -117,6 +124,49 @@ def knn_shapley_values(
     return (total / valid.n).numpy()
 
 
+def knn_shapley_auto(
+    train: Dataset,
+    valid: Dataset | None,
+    k: int,
+    *,
+    exact_rows: int = EXACT_ROWS,
+    neighbours: int = NEIGHBOURS,
+) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """KNN-Shapley values, exact up to ``exact_rows`` training rows and truncated above.
+
+    ``valid=None`` is the leave-one-out form (every row of ``train`` a validation row for the
+    others, :func:`knn_shapley_loo_values`). Above ``exact_rows`` rows a classification task
+    takes the recursion over each validation row's ``neighbours`` nearest training rows
+    (:mod:`assay.valuation.knn_truncated`), every value within ``1 / neighbours`` of the exact
+    one; a regression target always takes the exact method (its recursion needs every
+    training row's target in distance order).
+
+    Returns
+    -------
+    (values, facts)
+        The values and what was computed: ``algorithm`` (``"exact"`` or ``"truncated"``),
+        ``neighbours`` (M, the training rows each validation row's recursion covered) and
+        ``error_bound`` (the bound on every value's absolute error: 0 when exact).
+    """
+    n = train.n
+    loo = valid is None
+    if n <= exact_rows or train.is_regression:
+        if valid is None:
+            values = knn_shapley_loo_values(train, k)
+        else:
+            values = knn_shapley_values(train, valid, k)
+        return values, {"algorithm": "exact", "neighbours": n - int(loo), "error_bound": 0.0}
+    X, y = np.asarray(train.X), np.asarray(train.y)
+    if loo:
+        m = min(neighbours, n - 1)
+        values = knn_shapley_loo_truncated(X, y, k, m)
+    else:
+        assert valid is not None
+        m = min(neighbours, n)
+        values = knn_shapley_truncated(X, y, np.asarray(valid.X), np.asarray(valid.y), k, m)
+    return values, {"algorithm": "truncated", "neighbours": m, "error_bound": truncation_bound(m)}
+
+
 def knn_shapley_loo_values(data: Dataset, k: int, chunk: int = 256) -> NDArray[np.float64]:
     """KNN-Shapley with every row as a validation point for the others (leave-one-out).
 
@@ -187,23 +237,40 @@ class KNNGame:
 
 
 class KNNShapley(ValuationMethod):
-    """Exact Shapley values of the K-nearest-neighbour utility (no retraining).
+    """Shapley values of the K-nearest-neighbour utility (no retraining): exact up to
+    ``exact_rows`` training rows, within ``1 / neighbours`` of exact above.
 
     Parameters
     ----------
     k : int
         Number of neighbours.
+    exact_rows : int
+        Training rows up to which the exact O(m n log n) method runs
+        (:data:`~assay.valuation.knn_truncated.EXACT_ROWS`); above it (classification) each
+        validation row's recursion covers its ``neighbours`` nearest training rows, found by
+        FAISS (:func:`~assay.valuation.knn_shapley.knn_shapley_auto`).
+    neighbours : int
+        M of the truncated path; every value's error is below ``1 / M``.
 
     ``fit`` takes a :class:`~assay.utility.Utility` (only its train and validation data are used)
-    or any object with ``train`` and ``valid`` datasets.
+    or any object with ``train`` and ``valid`` datasets. The result's ``params`` say which path
+    ran: ``algorithm`` (``"exact"`` / ``"truncated"``), ``neighbours`` and ``error_bound``.
     """
 
     name = "knn-shapley"
 
-    def __init__(self, k: int = 5) -> None:
+    def __init__(
+        self, k: int = 5, *, exact_rows: int = EXACT_ROWS, neighbours: int = NEIGHBOURS
+    ) -> None:
         if k < 1:
             raise InvalidParameterError(f"k must be >= 1, got {k}")
+        if exact_rows < 0:
+            raise InvalidParameterError(f"exact_rows must be >= 0, got {exact_rows}")
+        if neighbours < k:
+            raise InvalidParameterError(f"neighbours must be >= k = {k}, got {neighbours}")
         self.k = k
+        self.exact_rows = exact_rows
+        self.neighbours = neighbours
 
     def fit(self, game: Any) -> ValuationResult:
         train, valid = getattr(game, "train", None), getattr(game, "valid", None)
@@ -212,5 +279,7 @@ class KNNShapley(ValuationMethod):
                 "knn-shapley needs a Utility (or an object with train and valid datasets), "
                 f"got {type(game).__name__}"
             )
-        values = knn_shapley_values(train, valid, self.k)
-        return ValuationResult.exact(train.ids, values, self.name, k=self.k)
+        values, facts = knn_shapley_auto(
+            train, valid, self.k, exact_rows=self.exact_rows, neighbours=self.neighbours
+        )
+        return ValuationResult.exact(train.ids, values, self.name, k=self.k, **facts)
