@@ -224,9 +224,10 @@ def _apply_threads(n: int) -> None:
     threadpool_limits(limits=n)
 
 
-#: rows x features x outputs below which a problem runs on one thread unless threads were set
-#: (benchmarks/threads.py: below it a second thread saved little on an idle machine, and on a
-#: busy one torch's spinning OpenMP team made the same run 10x slower)
+#: rows x features x outputs below which a problem runs on one thread unless threads were set.
+#: Beside CPU-bound work a second torch thread made the reference TMC (341 x 30) 2.59x slower
+#: than idle against 1.58x on one thread (benchmarks/threads.py); the size where a second thread
+#: starts to pay on an idle machine is not measured yet (its "sizes" case), so this is a guess.
 SINGLE_THREAD_WORK = 2**22
 _threads_chosen: bool | None = None  # None: set_threads never called, threads left alone
 
