@@ -37,6 +37,8 @@ from assay.learners.base import (
 from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
 
 log = logging.getLogger(__name__)
+#: precision of the Hessian-vector products in CG (directions only; see :class:`_Curvature`)
+CG_DTYPE = torch.float32
 Tensor = torch.Tensor
 
 
@@ -297,7 +299,6 @@ class LogisticRegression(TorchLearner):
             raise InvalidParameterError(f"solver must be auto, newton or newton-cg, got {solver!r}")
         self._outer: tuple[Tensor, Tensor] | None = None
         self._design: tuple[Tensor, Tensor] | None = None
-        self.cg_dtype = torch.float32
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -432,7 +433,7 @@ class LogisticRegression(TorchLearner):
                 d = -d.view_as(g)
             else:
                 gnorm = g.flatten(1).norm(dim=1)
-                low = self.cg_dtype
+                low = CG_DTYPE
                 cg_floor = 1e-4 if low == torch.float32 else 1e-12  # what float32 CG can reach
                 forcing = torch.clamp(gnorm / scale[active], max=0.5).sqrt().clamp(min=cg_floor)
                 op = sub.curvature_operator(P, low)
