@@ -214,6 +214,23 @@ def test_pool_utilities_are_read_back_from_the_cache(tmp_path, monkeypatch) -> N
 
 
 # --------------------------------------------------------------------- GFDS, GFDS+, AFDS
+def test_settings_are_chosen_from_n_and_given_ones_kept() -> None:
+    from assay.explain.recipes import POINT_PLAYERS_MAX, choose_explain_settings
+
+    small = choose_explain_settings(POINT_PLAYERS_MAX)
+    assert (small.variant, small.n_subsets, small.epochs) == ("afds", 2048, 200)
+    big = choose_explain_settings(40_000)
+    assert (big.variant, big.grouping, big.n_groups) == ("gfds+", "clusters", 100)
+    assert 256 <= big.n_subsets < 2048 and big.n_subsets * 40_000 <= 12_000_000
+    huge = choose_explain_settings(10_000_000)
+    assert (huge.n_groups, huge.n_subsets) == (128, 256)  # both clipped
+    kept = choose_explain_settings(40_000, variant="afds", n_subsets=64, epochs=5)
+    assert (kept.variant, kept.n_subsets, kept.epochs) == ("afds", 64, 5)
+    assert kept.chosen == ("grouping", "n_groups")
+    line = kept.describe(40_000)
+    assert "afds: players 40,000 points, pool 64" in line and "variant" not in line
+
+
 def group_shapley(task, X, y, groups) -> np.ndarray:
     """Exact Shapley values of the groups (as players), shared evenly within each group."""
     putil = PredictionUtility("logistic", task.train)
@@ -253,6 +270,7 @@ def test_gfds_plus_shares_group_values_and_approaches_group_shapley() -> None:
     values = explainer.values(X)
     groups = explainer.groups
     assert groups is not None and explainer.info["pool_exhaustive"]
+    assert explainer.config["n_players"] == 4 and explainer.n_players == task.train.n  # group head
     for g in range(4):  # equal values within every provider
         block = values[:, groups == g]
         np.testing.assert_allclose(block, block[:, :1].repeat(block.shape[1], 1), atol=1e-7)
@@ -296,15 +314,34 @@ def test_afds_uses_k_epoch_sub_models() -> None:
         FastDataShapley("logistic", variant="afds", epochs=1).fit(task.train, task.inputs)
 
 
-def test_group_penalty_and_sharing() -> None:
-    groups = torch.tensor([0, 0, 1, 1, 1])
-    phi = torch.randn(3, 5, 2)
-    shared = group_means(phi, groups, 2)
-    torch.testing.assert_close(shared[:, :2].sum(1), phi[:, :2].sum(1))
-    obj = Objective(torch.ones(2, 5), torch.full((2,), 0.5), paired=True, groups=groups, gamma=2.0)
-    assert float(obj.penalty(shared)) == pytest.approx(0.0, abs=1e-10)
-    dev = (phi - shared).pow(2).sum(1).mean()
-    assert float(obj.penalty(phi)) == pytest.approx(2.0 * float(dev), rel=1e-5)
+def test_group_objective_equals_the_point_objective_with_shared_values() -> None:
+    """GFDS+'s group head: a value per group, counted once per member, is the point-level loss
+    and normalisation of the same values shared evenly within groups."""
+    groups = torch.tensor([0, 0, 1, 1, 1, 2])
+    sizes = torch.bincount(groups).float()
+    gen = torch.Generator().manual_seed(0)
+    group_masks = (torch.rand(6, 3, generator=gen) > 0.5).float()
+    weights = torch.full((6,), 1 / 6)
+    raw = torch.randn(4, 3, 2, generator=gen)
+    delta, gaps = torch.randn(4, 2, generator=gen), torch.randn(4, 6, 2, generator=gen)
+    by_group = Objective(group_masks, weights, paired=False, sizes=sizes)
+    by_point = Objective(group_masks[:, groups], weights, paired=False)
+    phi_group = by_group.values(raw, delta)
+    phi_point = by_point.values(raw[:, groups], delta)
+    torch.testing.assert_close(phi_group[:, groups], phi_point)
+    torch.testing.assert_close(phi_point.sum(1), delta)
+    torch.testing.assert_close(
+        by_group.data_loss(phi_group, gaps), by_point.data_loss(phi_point, gaps)
+    )
+    rows = torch.tensor([[0, 3], [1, 1], [5, 2], [4, 0]])
+    picked = gaps[torch.arange(4)[:, None], rows]
+    torch.testing.assert_close(
+        by_group.data_loss(phi_group, picked, rows), by_point.data_loss(phi_point, picked, rows)
+    )
+    shared = group_means(raw[:, groups], groups, 3)  # saved point-head explainers still share
+    torch.testing.assert_close(shared, raw[:, groups])
+    with pytest.raises(InvalidParameterError, match="one entry per player"):
+        Objective(group_masks, weights, paired=False, sizes=sizes[:2])
 
 
 def test_bad_settings_are_refused() -> None:
@@ -366,6 +403,19 @@ def test_grouping_functions() -> None:
     assert len(set(km[:4])) == 1 and len(set(km[4:])) == 1 and km[0] != km[4]
     with pytest.raises(InvalidParameterError, match="representation"):
         make_grouping("kmeans", task.train)
+    # clusters: k-means within labels, every group of one label, groups in proportion
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60, int), np.ones(30, int)]
+    X = np.r_[rng.normal(size=(60, 2)), rng.normal(size=(30, 2))]
+    X[::2] += 8.0  # two well-separated blobs inside each label
+    blobs = type(task.train).from_arrays(X, y)
+    cl = make_grouping("clusters", blobs, n_groups=6)
+    assert all(len(set(y[cl == g])) == 1 for g in np.unique(cl))
+    assert len(np.unique(cl[y == 0])) == 4 and len(np.unique(cl[y == 1])) == 2
+    far = X[:, 0] > 4
+    assert all(len(set(far[cl == g])) == 1 for g in np.unique(cl))  # blobs never mixed
+    with pytest.raises(InvalidParameterError, match="the labels"):
+        make_grouping("clusters", blobs, n_groups=1)
     with pytest.raises(InvalidParameterError, match="unknown grouping"):
         make_grouping("colour", task.train)
     no_providers = type(task.train).from_arrays(task.train.X, task.train.y)

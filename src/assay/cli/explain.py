@@ -44,11 +44,21 @@ def explain(
         help="Unlabelled inputs the explainer learns on (CSV / Parquet / .npy; default: the "
         "validation rows of DATA).",
     ),
-    variant: str = typer.Option("afds", "--variant", help="fds, afds, gfds or gfds+"),
+    variant: str | None = typer.Option(
+        None,
+        "--variant",
+        help="fds, afds, gfds or gfds+ (default: afds up to 2,000 training points, gfds+ above)",
+    ),
     learner: str = learner_option("mlp"),
     learner_param: list[str] = LearnerParamOpt,
-    grouping: str = typer.Option(
-        "label", "--grouping", help="GFDS / GFDS+ groups: label, kmeans or provider"
+    grouping: str | None = typer.Option(
+        None,
+        "--grouping",
+        help="GFDS / GFDS+ groups: label, kmeans (model outputs), clusters (k-means on the "
+        "features within labels) or provider (default: label; clusters above 2,000 points)",
+    ),
+    n_groups: int | None = typer.Option(
+        None, "--n-groups", help="Groups of kmeans / clusters (default: from n, 16..128)."
     ),
     group_column: str | None = typer.Option(
         None, "--provider-column", help="Column of data-provider ids (payouts per provider)."
@@ -59,8 +69,12 @@ def explain(
     n_train: int | None = typer.Option(
         None, "--n-train", help="Use the first N training rows as the players (default: all)."
     ),
-    n_subsets: int = typer.Option(2048, "--n-subsets", help="Sub-models trained (the pool)."),
-    epochs: int = typer.Option(200, "--epochs", help="Explainer training epochs (at most)."),
+    n_subsets: int | None = typer.Option(
+        None, "--n-subsets", help="Sub-models trained (the pool; default 2,048, fewer on big n)."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", help="Explainer training epochs (at most; default 200)."
+    ),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="other FastDataShapley key=value, repeatable"
     ),
@@ -101,6 +115,7 @@ def explain(
         learner=learner,
         learner_params=parse_params(learner_param),
         grouping=grouping,
+        n_groups=n_groups,
         n_train=n_train,
         n_subsets=n_subsets,
         epochs=epochs,
@@ -108,10 +123,12 @@ def explain(
         overwrite=overwrite,
         restart=restart,
         progress=True,
+        on_settings=lambda line: typer.echo(line, err=True),
     )
     info = explainer.info
     typer.echo(
-        f"{variant} explainer for {info['n_train']} training points, {info['n_inputs']} inputs: "
+        f"{info['variant']} explainer for {info['n_train']} training points, "
+        f"{info['n_inputs']} inputs: "
         f"{info['seconds_total']:.1f} s (utilities {info['seconds_utility']:.1f} s) -> {out}"
     )
     typer.echo(json.dumps({k: info[k] for k in ("pool_size", "best_epoch", "best_val_loss")}))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from assay.valuation.estimate import RunEstimate
 
 from assay.cli.common import (
     AddressOpt,
@@ -130,6 +134,7 @@ def value(
         progress=True,
         out=out,
         overwrite=overwrite,
+        on_estimate=_warn_if_long,
     )
     result, path = run.result, run.path
     crossed = result.params.get("cross_fit", {})
@@ -163,6 +168,12 @@ def flip(
     setup(threads=threads)
     path, ids_path, flipped, n = flip_file(data, target, rate, out, seed=seed, overwrite=overwrite)
     typer.echo(f"flipped {flipped} of {n} labels -> {path} (ids in {ids_path})")
+
+
+def _warn_if_long(estimate: RunEstimate) -> None:
+    """Say before a long run how long it will take and what is faster."""
+    if estimate.long:
+        typer.echo(f"estimate: {estimate.describe()}", err=True)
 
 
 COMMANDS = {"value": value, "flip": flip}

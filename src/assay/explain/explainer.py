@@ -23,7 +23,9 @@ Where the paper and the authors' code (``shf2020/Fast_DataShapley``) differ, we 
   mini-batch, so its pairing has no effect;
 - one optimiser step per mini-batch (FastSHAP, and the code's GFDS); the code's FDS and GFDS+
   take one step per epoch;
-- GFDS+ values are shared evenly within groups, trained with Eq. 6's gamma penalty.
+- GFDS+ values are shared evenly within groups exactly (the limit gamma -> inf of Eq. 6's
+  penalty): the network outputs one value per group, so its head is N x K wide, not n x K, and
+  GFDS+ scales to tens of thousands of points (see :mod:`assay.explain.training`).
 
 Where both are silent: v(0) is the untrained, seeded network (the code's null model); one-class
 subsets predict their class; the explainer's inputs and the evaluated predictions are disjoint
@@ -78,12 +80,12 @@ class FastDataShapley:
         utility); ``auto`` is None for ``fds`` and 10 (the paper's K) for the other variants.
     lr_scale : float
         beta: sub-models of the K-epoch utility train at ``lr_scale`` times the service lr.
-    grouping : {"label", "kmeans", "provider"} or array (n,)
-        Grouping function of GFDS / GFDS+ (k-means runs on the service model's probabilities).
+    grouping : {"label", "kmeans", "clusters", "provider"} or array (n,)
+        Grouping function of GFDS / GFDS+ (``kmeans`` clusters the service model's
+        probabilities, ``clusters`` the features within each label; see
+        :mod:`assay.explain.grouping`).
     n_groups : int
-        Clusters of ``kmeans``.
-    gamma : float
-        Weight of GFDS+'s within-group penalty (Eq. 6; the paper gives no value).
+        Clusters of ``kmeans`` and ``clusters``.
     n_subsets : int
         Pool size: sub-models trained (when the player space has at most this many subsets,
         all of them are used, weighted exactly).
@@ -127,7 +129,6 @@ class FastDataShapley:
         lr_scale: float = 10.0,
         grouping: str | ArrayLike = "label",
         n_groups: int = 10,
-        gamma: float = 1.0,
         n_subsets: int = 2048,
         exhaustive: str = "auto",
         explainer: str = "auto",
@@ -152,6 +153,8 @@ class FastDataShapley:
             )
         if explainer not in ("auto", "mlp", "cnn"):
             raise InvalidParameterError(f"explainer must be auto, mlp or cnn, got {explainer!r}")
+        if n_subsets < 2:
+            raise InvalidParameterError(f"the subset pool needs >= 2 subsets, got {n_subsets}")
         if not 0 < valid_fraction < 1:
             raise InvalidParameterError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
         self.learner = learner
@@ -160,7 +163,6 @@ class FastDataShapley:
         self.lr_scale = lr_scale
         self.grouping = grouping
         self.n_groups = n_groups
-        self.gamma = gamma
         self.n_subsets = n_subsets
         self.exhaustive = exhaustive
         self.explainer = explainer
@@ -173,7 +175,6 @@ class FastDataShapley:
             batch_size=batch_size,
             patience=patience,
             subsets_per_input=subsets_per_input,
-            gamma=gamma if variant == "gfds+" else 0.0,
             seed=seed,
         )
         self.valid_fraction = valid_fraction
@@ -281,25 +282,29 @@ class FastDataShapley:
         kind = (
             self.explainer if self.explainer != "auto" else ("cnn" if self.image_shape else "mlp")
         )
+        share = self.variant == "gfds+" and groups is not None
+        masks = torch.as_tensor(pool.masks, dtype=torch.float32)
+        sizes = None
+        if share:
+            assert groups is not None
+            first = np.unique(groups, return_index=True)[1]  # a member of each group, in order
+            masks = masks[:, torch.as_tensor(first)]
+            sizes = torch.as_tensor(np.bincount(groups), dtype=torch.float32)
         config = explainer_config(
             kind,
             n_features=train.n_features,
-            n_players=train.n,
+            n_players=masks.shape[1],
             n_classes=train.n_classes,
             hidden=self.hidden,
             channels=self.channels,
             image_shape=self.image_shape,
         )
         net = build_explainer(config, self.seed)
-        share = self.variant == "gfds+"
-        gt = None if groups is None or not share else torch.as_tensor(groups, dtype=torch.long)
         obj = Objective(
-            torch.as_tensor(pool.masks, dtype=torch.float32),
+            masks,
             torch.as_tensor(pool.weights, dtype=torch.float32),
             paired=pool.paired,
-            groups=gt,
-            share=share,
-            gamma=self.training.gamma,
+            sizes=sizes,
         )
         identity = run_identity(
             config,
@@ -328,7 +333,6 @@ class FastDataShapley:
             "lr_scale": self.lr_scale if K is not None else None,
             "grouping": self.grouping if isinstance(self.grouping, str) else "array",
             "n_groups": None if groups is None else int(groups.max()) + 1,
-            "gamma": self.training.gamma,
             "pool_size": pool.size,
             "pool_exhaustive": pool.exhaustive,
             "sub_models": len(distinct_rows(pool.masks)[0]) + 1,

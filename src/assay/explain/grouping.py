@@ -10,7 +10,10 @@ codes ``0..N-1``:
 - :func:`group_by_kmeans`: k-means on a representation of the points, by default the service
   model's class probabilities (the authors' code),
 - :func:`group_by_provider`: the data providers given with the data (``Dataset.groups``), so
-  that GFDS+ values whole providers.
+  that GFDS+ values whole providers;
+- :func:`group_by_clusters`: k-means on the (standardised) features within each label, so every
+  group holds similar points of one label (label and k-means at once: what ``assay explain``
+  chooses on large tables, where label groups are too few to tell points apart).
 """
 
 from __future__ import annotations
@@ -61,7 +64,32 @@ def group_by_kmeans(
     return codes.astype(np.int64)
 
 
-GROUPINGS = ("label", "kmeans", "provider")
+def group_by_clusters(train: Dataset, n_groups: int, *, seed: int = 0) -> NDArray[np.int64]:
+    """About ``n_groups`` groups: k-means on the features of each label's points.
+
+    Each label gets clusters in proportion to its points (at least one, at most its points);
+    codes are renumbered 0..N-1 (k-means may merge clusters, so N can fall below ``n_groups``).
+    """
+    from assay.valuation.groups import cluster_groups
+
+    labels, codes, counts = np.unique(train.y, return_inverse=True, return_counts=True)
+    if not len(labels) <= n_groups <= train.n:
+        raise InvalidParameterError(
+            f"n_groups must lie in [{len(labels)} (the labels), {train.n}], got {n_groups}"
+        )
+    share = np.maximum(1, np.floor(n_groups * counts / counts.sum())).astype(int)
+    out = np.empty(train.n, dtype=np.int64)
+    offset = 0
+    for j, k in enumerate(np.minimum(share, counts)):
+        rows = np.flatnonzero(codes == j)
+        local = cluster_groups(train.X[rows], int(k), seed=seed) if k > 1 else np.zeros(len(rows))
+        out[rows] = offset + local
+        offset += int(k)
+    _, renumbered = np.unique(out, return_inverse=True)
+    return renumbered.astype(np.int64)
+
+
+GROUPINGS = ("label", "kmeans", "clusters", "provider")
 
 
 def make_grouping(
@@ -78,6 +106,8 @@ def make_grouping(
             return group_by_label(train)
         if how == "provider":
             return group_by_provider(train)
+        if how == "clusters":
+            return group_by_clusters(train, n_groups, seed=seed)
         if how == "kmeans":
             if representation is None:
                 raise InvalidParameterError("k-means grouping needs a representation (n, p)")

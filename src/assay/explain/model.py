@@ -111,6 +111,9 @@ class DataExplainer:
         self._groups_t = (
             None if self.groups is None else torch.as_tensor(self.groups, dtype=torch.long)
         )
+        self._sizes_t = (
+            None if self._groups_t is None else torch.bincount(self._groups_t).to(torch.float32)
+        )
         self._scaler_t = (
             None
             if self.input_scaler is None
@@ -120,7 +123,8 @@ class DataExplainer:
     # ----------------------------------------------------------------- facts
     @property
     def n_players(self) -> int:
-        return int(self.config["n_players"])
+        """Training points valued (a GFDS+ network outputs one value per group of them)."""
+        return len(self.ids)
 
     @property
     def n_features(self) -> int:
@@ -191,9 +195,12 @@ class DataExplainer:
         with torch.no_grad():
             delta = (self.grand.proba(Xt) - self.null.proba(Xt)).to(torch.float32)
             raw = self.net(Xt)
-            if self.share and self._groups_t is not None:
-                raw = group_means(raw, self._groups_t, int(self._groups_t.max()) + 1)
-            return efficient_normalise(raw, delta)
+            if not self.share or self._groups_t is None or self._sizes_t is None:
+                return efficient_normalise(raw, delta)
+            if raw.shape[1] == len(self._groups_t):  # saved before GFDS+ had a group head
+                raw = group_means(raw, self._groups_t, len(self._sizes_t))
+                return efficient_normalise(raw, delta)
+            return efficient_normalise(raw, delta, self._sizes_t)[:, self._groups_t]
 
     def values_all(self, X: ArrayLike) -> NDArray[np.float64]:
         """Values of every training point for every label: (m, n, K)."""

@@ -100,21 +100,24 @@ def pool_targets(
     X: NDArray[np.float64],
     *,
     cache_dir: str | Path | None = None,
-    chunk: int = 256,
+    chunk: int = 64,
     progress: bool = False,
 ) -> NDArray[np.float32]:
     """softmax(f_{D_s}(x)) for every pool subset s and input x: (M, m, K), float32.
 
     Each distinct subset trains one sub-model; chunks of ``chunk`` sub-models train together;
-    with ``cache_dir`` each finished chunk is kept on disk and reused by a rerun (a killed run
-    resumes where it stopped).
+    with ``cache_dir`` each finished chunk is kept on disk (in a folder per chunk size) and reused
+    by a rerun (a killed run resumes where it stopped). Chunks of 64 keep the progress bar and
+    the resume points moving on large tables (a 40,000-row sub-model takes ~0.65 s).
     """
     X = np.asarray(X, dtype=np.float64)
     rows, inverse = distinct_rows(pool.masks)
     masks = pool.masks[rows]
     pieces = chunked(len(rows), chunk)
     out = np.empty((len(rows), X.shape[0], putil.n_classes), dtype=np.float32)
-    folder = None if cache_dir is None else Path(cache_dir) / pool_key(putil, pool, X)
+    folder = (
+        None if cache_dir is None else Path(cache_dir) / pool_key(putil, pool, X) / f"by-{chunk}"
+    )
     bar: Any = None
     if progress:
         from tqdm.auto import tqdm

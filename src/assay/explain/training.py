@@ -11,8 +11,12 @@ so that the values of every prediction sum to v(1) - v(0) exactly, and the loss 
 
 with s from the subset pool (kernel-distributed, paired) and y uniform over the labels (all K
 columns are regressed at once, which is that expectation). The gap is not detached (as in the
-PyTorch FastSHAP and the authors' code). GFDS+ adds gamma * sum_groups ||phi_G - mean(phi_G)||^2
-(Eq. 6) and may share values evenly within groups.
+PyTorch FastSHAP and the authors' code). GFDS+ shares values evenly within groups, the limit
+gamma -> inf of Eq. 6's penalty gamma * sum_groups ||phi_G - mean(phi_G)||^2: its players are the N
+groups, the network outputs one value per group (each of a group's points gets it), s is a subset
+of groups and s^T phi counts each group's value once per member (``sizes``), so the head is N x K
+wide instead of n x K. That makes the explainer's cost independent of n (40,000 players cost what
+64 do).
 
 Optimisation follows the paper and FastSHAP: Adam (lr 2e-4), ReduceLROnPlateau on the validation
 loss (factor 0.5, patience ``patience // 2``, min_lr 1e-5), early stopping after ``patience``
@@ -51,7 +55,6 @@ class TrainingConfig:
     patience: int = 20
     min_lr: float = 1e-5
     subsets_per_input: int | None = None
-    gamma: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,10 +63,8 @@ class TrainingConfig:
                 f"epochs, batch_size and patience must be >= 1, got {self.epochs}, "
                 f"{self.batch_size}, {self.patience}"
             )
-        if not self.lr > 0 or self.min_lr < 0 or self.gamma < 0:
-            raise InvalidParameterError(
-                f"need lr > 0, min_lr >= 0, gamma >= 0; got {self.lr}, {self.min_lr}, {self.gamma}"
-            )
+        if not self.lr > 0 or self.min_lr < 0:
+            raise InvalidParameterError(f"need lr > 0, min_lr >= 0; got {self.lr}, {self.min_lr}")
         if self.subsets_per_input is not None and self.subsets_per_input < 2:
             raise InvalidParameterError(
                 f"subsets_per_input must be >= 2 or None (all), got {self.subsets_per_input}"
@@ -87,10 +88,16 @@ class Targets:
         return int(self.X.shape[0])
 
 
-def efficient_normalise(phi: Tensor, delta: Tensor) -> Tensor:
-    """Additive efficient normalisation: (b, n, K), (b, K) -> values that sum to ``delta``."""
-    n = phi.shape[1]
-    return phi + ((delta - phi.sum(1)) / n)[:, None, :]
+def efficient_normalise(phi: Tensor, delta: Tensor, sizes: Tensor | None = None) -> Tensor:
+    """Additive efficient normalisation: (b, p, K), (b, K) -> values that sum to ``delta``.
+
+    With ``sizes`` (p,), player j stands for ``sizes[j]`` points that each get ``phi[:, j]``:
+    the points' values sum to ``delta`` and the shift is spread over all ``sizes.sum()`` points.
+    """
+    if sizes is None:
+        return phi + ((delta - phi.sum(1)) / phi.shape[1])[:, None, :]
+    total = torch.einsum("p,bpk->bk", sizes, phi)
+    return phi + ((delta - total) / sizes.sum())[:, None, :]
 
 
 def group_means(phi: Tensor, groups: Tensor, n_groups: int) -> Tensor:
@@ -106,57 +113,38 @@ class Objective:
 
     Parameters
     ----------
-    masks : Tensor (M, n) float
+    masks : Tensor (M, p) float
+        Pool subsets over the p players (points, or groups with ``sizes``).
     weights : Tensor (M,)
         Probability of each pool row (sums to 1).
     paired : bool
         Rows 2j, 2j + 1 are complementary pairs (subsampling keeps pairs together).
-    groups : Tensor (n,) long, optional
-        Group codes (GFDS+): used by ``share`` and the gamma penalty.
-    share : bool
-        Replace each value by its group's mean (GFDS+'s even split; preserves group sums, so
-        the data term and efficiency are unchanged).
-    gamma : float
-        Weight of the within-group penalty of Eq. 6.
+    sizes : Tensor (p,) float, optional
+        Points each player stands for (GFDS+: the group sizes); None: players are points.
     """
 
     def __init__(
-        self,
-        masks: Tensor,
-        weights: Tensor,
-        *,
-        paired: bool,
-        groups: Tensor | None = None,
-        share: bool = False,
-        gamma: float = 0.0,
+        self, masks: Tensor, weights: Tensor, *, paired: bool, sizes: Tensor | None = None
     ) -> None:
-        if (share or gamma > 0) and groups is None:
-            raise InvalidParameterError("sharing values within groups needs groups")
-        self.masks, self.weights, self.paired = masks, weights, paired
-        self.groups, self.share, self.gamma = groups, share, gamma
-        self.n_groups = 0 if groups is None else int(groups.max()) + 1
+        if sizes is not None and sizes.shape != (masks.shape[1],):
+            raise InvalidParameterError(
+                f"sizes must have one entry per player ({masks.shape[1]}), got {tuple(sizes.shape)}"
+            )
+        self.masks, self.weights, self.paired, self.sizes = masks, weights, paired, sizes
+        # s^T phi over points = (masks * sizes) @ phi over groups
+        self._counts = masks if sizes is None else masks * sizes[None, :]
 
     def values(self, raw: Tensor, delta: Tensor) -> Tensor:
-        """Efficient (and, with ``share``, group-shared) values from the raw output."""
-        phi = raw
-        if self.share:
-            assert self.groups is not None
-            phi = group_means(phi, self.groups, self.n_groups)
-        return efficient_normalise(phi, delta)
-
-    def penalty(self, raw: Tensor) -> Tensor:
-        if self.gamma == 0 or self.groups is None:
-            return raw.new_zeros(())
-        dev = raw - group_means(raw, self.groups, self.n_groups)
-        return self.gamma * dev.pow(2).sum(1).mean()
+        """Efficient values (per point of each player) from the raw output."""
+        return efficient_normalise(raw, delta, self.sizes)
 
     def data_loss(self, phi: Tensor, gaps: Tensor, rows: Tensor | None = None) -> Tensor:
         """Weighted squared error over pool rows: all rows, or ``rows`` (b, s) per input."""
         if rows is None:
-            approx = torch.einsum("mn,bnk->bmk", self.masks, phi)
+            approx = torch.einsum("mn,bnk->bmk", self._counts, phi)
             err = (approx - gaps).pow(2).mean(-1)  # (b, M)
             return (err * self.weights[None, :]).sum(1).mean()
-        S = self.masks[rows]  # (b, s, n)
+        S = self._counts[rows]  # (b, s, n)
         approx = torch.einsum("bsn,bnk->bsk", S, phi)
         return (approx - gaps).pow(2).mean()
 
@@ -320,7 +308,6 @@ def train_explainer(
             else:
                 rows = obj.sample_rows(len(idx), config.subsets_per_input, gen)
                 loss = obj.data_loss(phi, train.gaps[idx[:, None], rows], rows)
-            loss = loss + obj.penalty(raw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

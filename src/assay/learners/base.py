@@ -183,13 +183,17 @@ def models_per_chunk(
     lo: int = 1,
     hi: int = 512,
     fraction: float = MEMORY_FRACTION,
+    max_bytes: float | None = None,
 ) -> int:
     """How many models fit in ``fraction`` of the available memory, clipped to ``[lo, hi]``.
 
-    ``hi`` is the learner's speed optimum (larger chunks stop paying off); ``lo`` wins over
+    ``hi`` is the learner's speed optimum (larger chunks stop paying off); ``max_bytes`` caps
+    the budget where the learner knows a chunk that large gains no speed; ``lo`` wins over
     memory only when a single model's tensors are already larger than the budget.
     """
     budget = fraction * available_memory(device)
+    if max_bytes is not None:
+        budget = min(budget, max_bytes)
     return int(max(lo, min(hi, budget // max(bytes_per_model, 1.0))))
 
 

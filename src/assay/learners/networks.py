@@ -44,6 +44,10 @@ from assay.learners.base import (
 from assay.learners.mlp_fast import fit_plain_mlp, plain_mlp_layers
 from assay.learners.mlp_fast import masked_sgd_step as _masked_sgd_step
 
+#: CPU chunk budget of full-batch network fits: more models per chunk gain no speed once each
+#: model's products are this large (measured: benchmarks/results/mlp_chunks.json) but hold memory
+FULL_BATCH_CPU_BYTES = 2**30
+
 Tensor = torch.Tensor
 Architecture = Callable[[int, int], nn.Module]
 OPTIMIZERS = ("adam", "sgd")
@@ -215,8 +219,15 @@ class NetworkClassifier(TorchLearner):
             # CPU: the batched products run at full speed from ~32 models on; a GPU wants many
             hi = 1024 if self.device.type == "cuda" else 64
             return models_per_chunk(per_model * itemsize, device=self.device, lo=1, hi=hi)
-        per_model = data.n * max(data.X.shape[1], 64) + 8 * n_params  # activations + Adam
-        return models_per_chunk(per_model * itemsize, device=self.device, lo=1, hi=256)
+        # full batch: each Linear keeps its input, output and ReLU output for the backward pass
+        # (n x (d + 3 * widths) per model) + parameters, gradients and Adam moments
+        width = sum(p.shape[0] for name, p in module.named_parameters() if "weight" in name)
+        per_model = data.n * (max(data.X.shape[1], 64) + 3 * width) + 8 * n_params
+        # CPU: once a model's products span FULL_BATCH_CPU_BYTES / chunk they run at full speed
+        cap = None if self.device.type == "cuda" else FULL_BATCH_CPU_BYTES
+        return models_per_chunk(
+            per_model * itemsize, device=self.device, lo=1, hi=256, max_bytes=cap
+        )
 
     def _module(self, data: TrainingData) -> nn.Module:
         with scoped_seed(self.seed, self.device):  # default initialisation draws globally

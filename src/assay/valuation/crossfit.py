@@ -174,6 +174,45 @@ def cross_fit(
     return _with_params(result, {**result.params, "cross_fit": facts})
 
 
+def fold_games(
+    method: ValuationMethod,
+    data: Dataset,
+    learner: BatchLearner | str = "logistic",
+    scorer: str | Scorer = "accuracy",
+    *,
+    k: int = 5,
+    seed: int = 0,
+    utility_params: dict[str, Any] | None = None,
+) -> tuple[Utility, int] | None:
+    """The first game :func:`cross_fit` plays and how many like it it plays (for estimates).
+
+    ``folds`` mode: fold 0's utility, K games; ``all-rows``: the all-rows utility, one game;
+    ``leave-one-out`` (KNN-Shapley trains nothing): None.
+    """
+    mode = cross_fit_mode(method)
+    kw = dict(utility_params or {})
+    if mode == LEAVE_ONE_OUT:
+        return None
+    if mode == ALL_ROWS:
+        return Utility(learner, data, data, scorer, **kw), 1
+    fold = fold_assignment(data, k, seed=seed)
+    return _fold_utility(learner, data, scorer, fold, 0, kw), int(fold.max()) + 1
+
+
+def _fold_utility(
+    learner: BatchLearner | str,
+    data: Dataset,
+    scorer: str | Scorer,
+    fold: np.ndarray,
+    f: int,
+    kw: dict[str, Any],
+) -> Utility:
+    """Fold f's rows as players, validated on the other folds."""
+    return Utility(
+        learner, data.subset(np.flatnonzero(fold == f)), data.subset(fold != f), scorer, **kw
+    )
+
+
 def _folded(
     method: ValuationMethod,
     data: Dataset,
@@ -190,7 +229,7 @@ def _folded(
     direction, name = method.direction, method.name
     for f in range(int(fold.max()) + 1):
         rows = np.flatnonzero(fold == f)
-        utility = Utility(learner, data.subset(rows), data.subset(fold != f), scorer, **kw)
+        utility = _fold_utility(learner, data, scorer, fold, f, kw)
         m = method.clone()
         if isinstance(m, SamplingValuation) and m.checkpoint is not None:
             cp = Path(m.checkpoint)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from assay.valuation.groups import GroupGame, cluster_groups, parse_players, val
 
 if TYPE_CHECKING:
     from assay.utility import Utility
+    from assay.valuation.base import ValuationMethod
+    from assay.valuation.estimate import RunEstimate
 from assay.result import ValuationResult
 
 
@@ -169,6 +172,7 @@ def value_task(
     out: str | Path | None = None,
     overwrite: bool = False,
     players: str = "rows",
+    on_estimate: Callable[[RunEstimate], None] | None = None,
 ) -> ValuationRun:
     """Value every training point of the task ``spec`` describes with the method ``method``.
 
@@ -215,6 +219,10 @@ def value_task(
         ``spec.group_column``; set it to COLUMN): Shapley-family methods then sample coalitions
         of K groups instead of n rows, and every row gets its group's value
         (:mod:`assay.valuation.groups`). Needs a validation set (not cross-fitted).
+    on_estimate : callable, optional
+        Called before the method runs with the run's estimated cost and faster alternatives
+        (:func:`assay.valuation.estimate.estimate_run`, a pilot of a few models); not called
+        when the cost is unknown (cross-fitting, methods that train no subset models).
 
     Returns
     -------
@@ -262,6 +270,9 @@ def value_task(
         from assay.valuation.crossfit import cross_fit
 
         facts = _UtilityFacts(model, make_scorer(scorer or default_scorer(task.train.task)))
+    if on_estimate is not None:
+        _estimate(method, method_obj, game if spec.folds is None else None, task, spec, facts,
+                  utility_params, on_estimate)  # fmt: skip
     start = time.perf_counter()
     with use_backend(chosen, n_jobs=jobs, address=address):
         if spec.folds is None:
@@ -301,6 +312,39 @@ def value_task(
             ids = pd.DataFrame({"id": task.flipped_ids})
             atomic_write_table(outputs[2], ids, overwrite=overwrite)
     return ValuationRun(described, task, seconds, chosen, path)
+
+
+def _estimate(
+    name: str,
+    method: ValuationMethod,
+    game: Any,
+    task: Task,
+    spec: TaskSpec,
+    facts: Any,
+    utility_params: dict[str, Any],
+    on_estimate: Callable[[RunEstimate], None],
+) -> None:
+    """Estimate the run (a pilot of a few models) and hand the estimate to ``on_estimate``."""
+    from assay.valuation.crossfit import fold_games
+    from assay.valuation.estimate import estimate_run
+
+    grouped, repeats = game is not None and game is not facts, 1
+    if game is None:  # cross-fitted: the first fold's game, K times
+        played = fold_games(
+            method,
+            task.train,
+            facts.learner,
+            facts.scorer,
+            k=int(spec.folds or 0),
+            seed=spec.seed,
+            utility_params=utility_params,
+        )
+        if played is None:
+            return
+        game, repeats = played
+    estimate = estimate_run(name, method, game, grouped=grouped, repeats=repeats, seed=spec.seed)
+    if estimate is not None:
+        on_estimate(estimate)
 
 
 def _group_game(utility: Utility, task: Task, players: str, spec: TaskSpec) -> GroupGame:
