@@ -73,6 +73,10 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     assert res["runs"][0]["methods"]["inrun"]["cost_ratio"] > 0
     assert set(res["targets"]) == {
         "less_within_full_spread", "less_better_than_random", "less_better_than_perplexity",
-        "inrun_under_2x",
+        "less_centered_within_full_spread", "less_centered_better_than_random",
+        "less_centered_better_than_perplexity", "oracle_within_full_spread", "inrun_under_2x",
     }  # fmt: skip
+    oracle = res["runs"][0]["methods"]["oracle"]["budgets"]
+    assert oracle["0.05"]["target_share"] == 1.0 == oracle["0.1"]["target_share"]  # 30 reviews
+    assert all(r["epoch"] >= 1 for r in oracle.values())  # the epoch chosen on the target set
     assert res["peak_rss_mb"] > 0

@@ -4,6 +4,9 @@
 (and the target and replay corpora), wraps the model in fresh LoRA adapters when a gradient method
 needs them and it has none (seeded; ``lora_r`` rank, peft's default target modules for the
 architecture unless ``lora_targets`` names them), and runs :func:`assay.llm.select.select_corpus`.
+Fresh adapters scored by LESS are first warmed up as in the paper (``warmup_epochs``, default
+:data:`WARMUP_EPOCHS`, on ``warmup_share`` = 5% of the corpus; pass ``warmup_epochs=0`` to score
+the untrained adapters); adapters the model already has are used as they are.
 """
 
 from __future__ import annotations
@@ -30,14 +33,32 @@ OPTIONS = (
     "lora_r",
     "lora_targets",
     "features_path",
+    "warmup_epochs",
+    "warmup_share",
+    "warmup_lr",
+    "reduce",
+    "center",
 )
+
+#: LESS's warm-up epochs when the recipe adds fresh adapters (the paper's four)
+WARMUP_EPOCHS = 4
+
+
+def _quality(method: str, options: dict[str, Any]) -> Any:
+    quality = options.get("quality")
+    if method == "mix" and quality is None:
+        quality = "less" if options.get("has_target") else "ifd"
+    return quality
+
+
+def uses_less(method: str, options: dict[str, Any]) -> bool:
+    """Whether ``method`` with these options scores by LESS (and so warms fresh adapters up)."""
+    return method == "less" or _quality(method, options) == "less"
 
 
 def needs_gradients(method: str, options: dict[str, Any]) -> bool:
     """Whether ``method`` with these options differentiates the model."""
-    quality = options.get("quality")
-    if method == "mix" and quality is None:
-        quality = "less" if options.get("has_target") else "ifd"
+    quality = _quality(method, options)
     return (
         method in ("grand", "less")
         or quality in ("grand", "less")
@@ -136,7 +157,10 @@ def select_for_model(
     rank = options.pop("lora_r", 8)
     targets = options.pop("lora_targets", None)
     if needs_gradients(method, {**options, "has_target": target is not None}):
+        fresh = not any("lora_" in n for n, _ in lm.named_parameters())
         lm = with_lora(lm, rank=rank, targets=targets, seed=seed)
+        if fresh and uses_less(method, {**options, "has_target": target is not None}):
+            options.setdefault("warmup_epochs", WARMUP_EPOCHS)
     meta = {
         "corpus": str(Path(corpus).resolve()),
         "model": str(Path(model).resolve()),

@@ -11,7 +11,7 @@ method           rank by                                                     kee
 ``loss``         mean response token loss                                    lowest
 ``ifd``          instruction-following difficulty (Li et al. 2024)           highest below 1 [1]
 ``grand``        exact per-example gradient norm                             highest
-``less``         max cosine of (Adam-preconditioned) gradient to a target    highest
+``less``         cosine of gradients to a target's, after a warm-up [2]      highest
 ``kcenter``      farthest-point order on the embeddings                      pick order
 ``sensitivity``  sensitivity sampling on the embeddings (seeds 001-002)      representatives, then
                                                                              drawn by probability
@@ -20,6 +20,9 @@ method           rank by                                                     kee
 
 [1] The paper keeps high-IFD examples but drops those with IFD >= 1 (the prompt does not help);
 here they are ranked after every example below 1.
+[2] The max over the target examples by default (``reduce``); with ``warmup_epochs`` the sum
+over the warm-up checkpoints of the learning rate times the cosine of the Adam-preconditioned
+gradient (Xia et al. 2024, :mod:`assay.llm.warmup`).
 
 ``embedding`` (kcenter, sensitivity, mix) is ``"hidden"`` (mean last hidden state,
 :func:`assay.llm.embeddings.hidden_embeddings`) or ``"gradient"`` (the projected gradient
@@ -50,8 +53,9 @@ from assay.llm.diverse import diverse_pick, quality_rank
 from assay.llm.embeddings import hidden_embeddings
 from assay.llm.gradients import GradientFeatures
 from assay.llm.scores import IFD, Perplexity, ResponseLoss
-from assay.llm.targeted import less_scores
+from assay.llm.targeted import REDUCE, less_scores
 from assay.llm.tokens import Encoded, encode
+from assay.llm.warmup import checkpoint_less_scores, warmup_checkpoints
 from assay.runs import atomic_write_json, check_new
 
 METHODS = ("perplexity", "loss", "ifd", "grand", "less", "kcenter", "sensitivity", "mix")
@@ -99,6 +103,11 @@ def select_corpus(
     clusters: int | None = None,
     replay: Corpus | None = None,
     replay_share: float = 0.0,
+    warmup_epochs: int = 0,
+    warmup_share: float = 0.05,
+    warmup_lr: float = 2e-4,
+    reduce: str = "max",
+    center: bool = False,
     meta: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> CorpusSelection:
@@ -136,6 +145,18 @@ def select_corpus(
         ``sensitivity``'s number of clusters.
     replay : Corpus, optional
         An old corpus; ``replay_share`` in ``[0, 1)`` of the budget is drawn from it uniformly.
+    warmup_epochs, warmup_share, warmup_lr : int, float, float
+        LESS's warm-up (:mod:`assay.llm.warmup`): with ``warmup_epochs >= 1`` the ``params`` are
+        first trained for that many epochs on a seeded ``warmup_share`` of the corpus (AdamW,
+        ``warmup_lr`` decaying linearly) and the LESS score is the learning-rate-weighted sum over
+        the epochs' checkpoints of the cosines of Adam-preconditioned gradients to the target's.
+        0 (default) scores with the model as given. Only LESS scores use the warm-up.
+    reduce : {"max", "mean", "mean-gradient"}
+        How LESS reduces the cosines over the target examples
+        (:func:`assay.llm.targeted.less_scores`).
+    center : bool, default False
+        LESS cosines of features centred on the corpus mean (not in the paper; see
+        :func:`assay.llm.targeted.less_scores`).
     meta : dict, optional
         Extra entries of the sidecar (e.g. the model and corpus paths).
     overwrite : bool, default False
@@ -171,8 +192,14 @@ def select_corpus(
     if cap is not None and cap_column is None:
         raise InvalidParameterError("cap needs cap_column (the column whose values are capped)")
     filler = Filler(tokens, main, groups, cap)
+    if reduce not in REDUCE:
+        raise unknown_name("LESS reduction", reduce, REDUCE)
+    if not isinstance(center, bool | np.bool_):
+        raise InvalidParameterError(f"center must be True or False, got {center!r}")
+    warm = Warmup(int(warmup_epochs), float(warmup_share), float(warmup_lr))
+    warm.check()
     ctx = _Context(corpus, model, tokenizer, enc, target, params, dim, seed, max_length,
-                   batch_size, features_path)  # fmt: skip
+                   batch_size, features_path, warm, reduce, bool(center))  # fmt: skip
     if method in QUALITY:
         scores = ctx.score(method)
         positions = filler.walk(_ranking(method, scores))
@@ -223,6 +250,10 @@ def select_corpus(
     }
     if method in ("grand", "less") or embedding == "gradient" or quality in ("grand", "less"):
         sel_params.update(dim=dim, params=params if isinstance(params, str) else list(params))
+    if method == "less" or quality == "less":
+        sel_params.update(reduce=reduce, center=bool(center), warmup_epochs=warm.epochs)
+        if warm.epochs:
+            sel_params.update(warmup_share=warm.share, warmup_lr=warm.lr)
     if method in ("kcenter", "sensitivity", "mix"):
         sel_params["embedding"] = embedding
     if method == "mix":
@@ -234,6 +265,23 @@ def select_corpus(
         side = {**sel_params, **(meta or {})}
         _write(chosen, corpus, replay, out, side, groups, cap_column, overwrite)
     return chosen
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """LESS warm-up settings (``epochs = 0``: none)."""
+
+    epochs: int
+    share: float
+    lr: float
+
+    def check(self) -> None:
+        if self.epochs < 0:
+            raise InvalidParameterError(f"warmup_epochs must be >= 0, got {self.epochs}")
+        if self.epochs and not (0.0 < self.share <= 1.0 and self.lr > 0):
+            raise InvalidParameterError(
+                f"warmup_share must lie in (0, 1] and warmup_lr be > 0, got {self.share}, {self.lr}"
+            )
 
 
 @dataclass
@@ -251,6 +299,9 @@ class _Context:
     max_length: int
     batch_size: int
     features_path: str | Path | None
+    warmup: Warmup
+    reduce: str
+    center: bool
     _gf: GradientFeatures | None = None
     _feats: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None
 
@@ -269,12 +320,25 @@ class _Context:
                 self.model, self.tokenizer, batch_size=self.batch_size, max_length=self.max_length
             )
             return np.asarray(scorer.fit(self.corpus).values)
-        feats, norms = self.gradients()
         if name == "grand":
-            return np.asarray(norms, np.float64)
-        assert self.target is not None and self._gf is not None
+            return np.asarray(self.gradients()[1], np.float64)
+        assert self.target is not None
         tenc = encode(self.tokenizer, self.target, max_length=self.max_length)
-        return less_scores(feats, self._gf.compute(tenc)[0])
+        if not self.warmup.epochs:
+            feats = self.gradients()[0]
+            assert self._gf is not None
+            target = self._gf.compute(tenc)[0]
+            return less_scores(feats, target, reduce=self.reduce, center=self.center)
+        w = self.warmup
+        checkpoints = warmup_checkpoints(
+            self.model, self.enc, params=self.params, share=w.share, epochs=w.epochs, lr=w.lr,
+            batch_size=self.batch_size, pad_id=int(self.tokenizer.pad_token_id or 0),
+            seed=self.seed,
+        )  # fmt: skip
+        return checkpoint_less_scores(
+            self.model, checkpoints, self.enc, tenc, dim=self.dim, seed=self.seed,
+            reduce=self.reduce, center=self.center, features_path=self.features_path,
+        )  # fmt: skip
 
     def embed(self, kind: str) -> NDArray[np.float64]:
         if kind == "gradient":

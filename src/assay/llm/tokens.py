@@ -87,6 +87,36 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[NDArray[np.i
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def pad_batch(rows: Sequence[Encoded], pad_id: int = 0) -> tuple[torch.Tensor, ...]:
+    """Right-padded ids (B, L), attention mask (B, L) and scored-token weights (B, L - 1).
+
+    ``weights[b, t]`` is 1 where token ``t + 1`` of row ``b`` is a scored (response) token, so
+    the next-token loss of the logits at ``t`` counts.
+    """
+    if not rows:
+        raise InvalidDataError("an empty batch of examples")
+    L = max(len(e.ids) for e in rows)
+    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), L), dtype=torch.long)
+    weights = torch.zeros((len(rows), L - 1))
+    for b, e in enumerate(rows):
+        ids[b, : len(e.ids)] = torch.tensor(e.ids)
+        mask[b, : len(e.ids)] = 1
+        weights[b, max(e.start, 1) - 1 : len(e.ids) - 1] = 1.0
+    return ids, mask, weights
+
+
+def response_losses(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Per-example mean loss of the scored tokens (B,) of a :func:`pad_batch` batch."""
+    dev = _model_device(model)
+    ids, mask, weights = (t.to(dev) for t in batch)
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
+    ).view_as(weights)
+    return (nll * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
 @torch.no_grad()
 def token_stats(
     model: torch.nn.Module,
