@@ -318,3 +318,39 @@ def test_value_detectors_alone_are_refused() -> None:
     df, _ = noisy_table(40)
     with pytest.raises(InvalidParameterError, match="at least one of"):
         audit(df, "label", methods=["knn-shapley"])
+
+
+def test_without_self_equals_the_boolean_mask_rule() -> None:
+    from assay.audit.core import _without_self
+
+    rng = np.random.default_rng(0)
+    n, k = 40, 4
+    others = [rng.permutation(np.delete(np.arange(n), r))[: k + 1] for r in range(n)]
+    idx = np.stack(others)  # rows 25.. do not find themselves (an approximate search)
+    idx[:20, 0] = np.arange(20)  # self first (the usual case)
+    idx[20:25, 2] = np.arange(20, 25)  # self further in (exact duplicates)
+    dist = np.sort(rng.random((n, k + 1)), 1)
+    keep = idx != np.arange(n)[:, None]  # the rule: drop self, else the last hit
+    keep[keep.sum(1) > k, -1] = False
+    want_d, want_i = dist[keep].reshape(n, k), idx[keep].reshape(n, k)
+    got_d, got_i = _without_self(dist.copy(), idx.copy(), k)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_d, want_d)
+    few_d, few_i = _without_self(dist[:, :3].copy(), idx.copy(), k)  # distances of 2 nearest
+    np.testing.assert_array_equal(few_i, want_i)
+    np.testing.assert_array_equal(few_d, want_d[:, :2])
+
+
+def test_knn_graph_of_a_large_table_is_compact() -> None:
+    pytest.importorskip("faiss")
+    from assay.audit.core import IVF_ROWS
+
+    X = np.random.default_rng(1).normal(size=(IVF_ROWS, 3))
+    dist, nbr = knn_graph(X, 5)
+    assert dist.dtype == np.float32 and nbr.dtype == np.int32 and nbr.shape == (IVF_ROWS, 5)
+    few, same = knn_graph(X, 5, distances=2)
+    np.testing.assert_array_equal(same, nbr)
+    np.testing.assert_array_equal(few, dist[:, :2])
+    assert not (nbr == np.arange(IVF_ROWS)[:, None]).any()
+    exact = np.linalg.norm(X[np.arange(100), None] - X[nbr[:100].astype(np.int64)], axis=-1)
+    np.testing.assert_allclose(dist[:100], exact, rtol=1e-4, atol=1e-5)

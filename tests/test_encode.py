@@ -147,3 +147,18 @@ def test_uci_missing_tokens_keep_a_number_column_numeric() -> None:
     median = float(expected.median())
     np.testing.assert_array_equal(X[:, col], expected.fillna(median).to_numpy())
     np.testing.assert_array_equal(X[:, enc.feature_names.index("age__missing")][[3, 17]], [1, 1])
+
+
+@pytest.mark.parametrize("layout", ["plain", "named-index", "sliced"])
+def test_parquet_read_column_by_column_equals_pandas(tmp_path, layout) -> None:
+    from assay.data.io import read_frame
+
+    df = pd.DataFrame({
+        "x": np.arange(5.0), "s": list("abcde"), "i": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        "c": pd.Categorical(list("aabba")), "b": [True, False, True, False, True],
+        "t": pd.date_range("2020-01-01", periods=5, tz="UTC"),
+    })  # fmt: skip
+    table = {"plain": df, "named-index": df.set_index("s"), "sliced": df.iloc[1:]}[layout]
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    pd.testing.assert_frame_equal(read_frame(path), pd.read_parquet(path))

@@ -32,6 +32,21 @@ def test_all_neighbours_give_the_exact_leave_one_out_values() -> None:
     np.testing.assert_allclose(got, exact, atol=1e-14)
 
 
+def test_rows_valued_in_chunks_give_the_exact_values(monkeypatch) -> None:
+    import assay.valuation.knn_truncated as kt
+
+    X, y = _table(60)
+    exact = knn_shapley_loo_values(Dataset.from_arrays(X, y), 3)
+    monkeypatch.setattr(kt, "GRAPH_CHUNK", 7)  # 60 rows in 9 chunks, the last one short
+    np.testing.assert_allclose(kt.knn_shapley_from_graph(_neighbours(X, 59), y, 3), exact,
+                               atol=1e-14)  # fmt: skip
+    nbr = _neighbours(X, 10).astype(np.int32)  # the audit's compact graph of a large table
+    assert nbr.dtype == np.int32
+    np.testing.assert_array_equal(
+        kt.knn_shapley_from_graph(nbr, y, 3), knn_shapley_from_graph(nbr.astype(np.int64), y, 3)
+    )
+
+
 @pytest.mark.parametrize("m", [20, 100, 400])
 def test_truncation_error_is_within_the_bound(m: int) -> None:
     X, y = _table(2_000, seed=1)

@@ -73,7 +73,7 @@ def data_oob_scores(
 
 
 def knn_shapley_scores(
-    neighbours: NDArray[np.int64], y: NDArray[np.int64], k: int = SHAPLEY_K
+    neighbours: NDArray[np.integer[Any]], y: NDArray[np.int64], k: int = SHAPLEY_K
 ) -> NDArray[np.float64]:
     """Leave-one-out KNN-Shapley values of every row from its nearest rows ``neighbours``
     (n, M), e.g. the first :data:`SHAPLEY_NEIGHBOURS` of :func:`assay.audit.core.knn_graph`."""

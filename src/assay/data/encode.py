@@ -516,7 +516,7 @@ def split_labels(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, NDArra
         raise InvalidDataError(f"the target column {target!r} appears more than once")
     y = frame[target]
     keep = y.notna().to_numpy()
-    kept = frame.loc[keep]
+    kept = frame if keep.all() else frame.loc[keep]  # a full mask would copy every column
     labels = kept[target]
     if isinstance(labels.dtype, pd.CategoricalDtype):
         labels = labels.astype(labels.cat.categories.dtype)

@@ -38,6 +38,8 @@ from assay.errors import InvalidDataError, InvalidParameterError
 EXACT_ROWS = 20_000
 #: nearest training rows per validation row on the truncated path (error bound 1 / M = 0.001)
 NEIGHBOURS = 1_000
+#: rows of a neighbour graph valued at once (bounds the temporaries, not the result)
+GRAPH_CHUNK = 65_536
 #: training rows from which the neighbour search uses FAISS's inverted-file index (approximate
 #: lists) instead of its exact flat search: a flat search of a million rows against themselves
 #: is 5e13 multiply-adds
@@ -180,7 +182,7 @@ def knn_shapley_loo_truncated(
 
 
 def knn_shapley_from_graph(
-    neighbours: NDArray[np.int64], y: NDArray[np.int64], k: int
+    neighbours: NDArray[np.integer[Any]], y: NDArray[np.int64], k: int
 ) -> NDArray[np.float64]:
     """Leave-one-out KNN-Shapley values of all rows from their ``M`` nearest other rows.
 
@@ -222,11 +224,17 @@ def knn_shapley_from_graph(
         raise InvalidParameterError(
             f"need at least k = {k} neighbours a row (or all n - 1 others), got M = {m}"
         )
-    if (nbr == np.arange(n)[:, None]).any():
-        raise InvalidDataError("a row lists itself among its neighbours")
-    match = (y[nbr] == y[:, None]).astype(np.float64)  # (n, M)
-    # the far rows' matches: class count minus the matches seen (and minus the row itself)
-    far = np.bincount(y, minlength=int(y.max()) + 1)[y] - 1 - match.sum(1)
-    s = _recursion(match, far, n - 1, k)
-    total = np.bincount(nbr.ravel(), weights=s.ravel(), minlength=n)
-    return np.asarray(total / max(n - 1, 1))
+    counts = np.bincount(y, minlength=int(y.max()) + 1)
+    total = np.zeros(n)
+    # in chunks of rows: the recursion's (rows, M) float64 temporaries of all 1,000,000 rows
+    # at once took 2.5 GB
+    for lo in range(0, n, GRAPH_CHUNK):
+        part, own = nbr[lo : lo + GRAPH_CHUNK], np.arange(lo, min(lo + GRAPH_CHUNK, n))
+        if (part == own[:, None]).any():
+            raise InvalidDataError("a row lists itself among its neighbours")
+        match = (y[part] == y[own, None]).astype(np.float64)  # (rows, M)
+        # the far rows' matches: class count minus the matches seen (and minus the row itself)
+        far = counts[y[own]] - 1 - match.sum(1)
+        s = _recursion(match, far, n - 1, k)
+        total += np.bincount(part.ravel(), weights=s.ravel(), minlength=n)
+    return total / max(n - 1, 1)
