@@ -117,8 +117,10 @@ def test_recipe_warms_fresh_adapters_up_and_records_it(folder, tmp_path) -> None
     with pytest.raises(InvalidParameterError, match="warmup_share"):
         select_for_model(corpus, folder, out=tmp_path / "x.jsonl", warmup_share=0.0, **kw)
     with pytest.raises(InvalidParameterError, match="center must be True or False"):
-        select_for_model(corpus, folder, out=tmp_path / "x.jsonl", center="false", **kw)
-    centred = select_for_model(corpus, folder, out=tmp_path / "m.jsonl", center=True, **kw)
+        select_for_model(corpus, folder, out=tmp_path / "x.jsonl", center="maybe", **kw)
+    with pytest.raises(InvalidParameterError, match="whole number"):
+        select_for_model(corpus, folder, out=tmp_path / "x.jsonl", warmup_epochs=2.5, **kw)
+    centred = select_for_model(corpus, folder, out=tmp_path / "m.jsonl", center="true", **kw)
     assert centred.params["center"] is True and warm.params["center"] is False
     with pytest.raises(InvalidParameterError, match="LESS reduction"):
         select_for_model(corpus, folder, out=tmp_path / "x.jsonl", reduce="min", **kw)

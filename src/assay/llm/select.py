@@ -194,8 +194,12 @@ def select_corpus(
     filler = Filler(tokens, main, groups, cap)
     if reduce not in REDUCE:
         raise unknown_name("LESS reduction", reduce, REDUCE)
+    if isinstance(center, str) and center.lower() in ("true", "false"):  # --param center=true
+        center = center.lower() == "true"
     if not isinstance(center, bool | np.bool_):
         raise InvalidParameterError(f"center must be True or False, got {center!r}")
+    if isinstance(warmup_epochs, bool) or int(warmup_epochs) != warmup_epochs:
+        raise InvalidParameterError(f"warmup_epochs must be a whole number, got {warmup_epochs!r}")
     warm = Warmup(int(warmup_epochs), float(warmup_share), float(warmup_lr))
     warm.check()
     ctx = _Context(corpus, model, tokenizer, enc, target, params, dim, seed, max_length,
