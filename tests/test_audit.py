@@ -321,7 +321,7 @@ def test_value_detectors_alone_are_refused() -> None:
 
 
 def test_without_self_equals_the_boolean_mask_rule() -> None:
-    from assay.audit.core import _without_self
+    from assay.valuation.knn_truncated import without_self
 
     rng = np.random.default_rng(0)
     n, k = 40, 4
@@ -333,10 +333,10 @@ def test_without_self_equals_the_boolean_mask_rule() -> None:
     keep = idx != np.arange(n)[:, None]  # the rule: drop self, else the last hit
     keep[keep.sum(1) > k, -1] = False
     want_d, want_i = dist[keep].reshape(n, k), idx[keep].reshape(n, k)
-    got_d, got_i = _without_self(dist.copy(), idx.copy(), k)
+    got_i, got_d = without_self(idx.copy(), k, dist=dist.copy())
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_array_equal(got_d, want_d)
-    few_d, few_i = _without_self(dist[:, :3].copy(), idx.copy(), k)  # distances of 2 nearest
+    few_i, few_d = without_self(idx.copy(), k, dist=dist[:, :3].copy())  # 2 nearest distances
     np.testing.assert_array_equal(few_i, want_i)
     np.testing.assert_array_equal(few_d, want_d[:, :2])
 

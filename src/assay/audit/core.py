@@ -47,6 +47,7 @@ from assay.data.dataset import check_task, looks_continuous
 from assay.data.encode import TableEncoder, numeric_target
 from assay.data.io import encode_frame
 from assay.errors import InvalidDataError, InvalidParameterError
+from assay.valuation.knn_truncated import without_self
 
 #: detectors whose out-of-sample class probabilities are stacked
 PROBA_METHODS = ("logistic", "hgb", "knn")
@@ -417,27 +418,9 @@ def knn_graph(
 
         dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
         dist = dist[:, : kd + 1]
-    return _without_self(dist, idx, k)
-
-
-def _without_self(
-    dist: NDArray[np.floating[Any]], idx: NDArray[np.integer[Any]], k: int
-) -> tuple[NDArray[np.floating[Any]], NDArray[np.integer[Any]]]:
-    """The ``k`` nearest hits of each row other than itself, from ``k + 1`` search hits.
-
-    A row usually finds itself first and drops its first column. One that does not (exact
-    duplicates, or an approximate search that missed it) drops itself where it appears, else
-    its last hit. ``dist`` may hold fewer columns (the nearest ``kd + 1``): the same rule over
-    those. The result is a view of the inputs, which are changed."""
-    kd = dist.shape[1] - 1
-    odd = np.flatnonzero(idx[:, 0] != np.arange(len(idx)))
-    if len(odd):  # rewrite those rows in place: their k hits other than themselves, in order
-        for arr, width in ((dist, kd), (idx, k)):  # idx last: both read its original rows
-            own = idx[odd, : width + 1] == odd[:, None]
-            keep = ~own
-            keep[keep.all(1), -1] = False
-            arr[odd, 1 : width + 1] = arr[odd, : width + 1][keep].reshape(len(odd), width)
-    return dist[:, 1:], idx[:, 1:]
+    nbr, near = without_self(idx, k, dist=dist)
+    assert near is not None
+    return near, nbr
 
 
 def _standardised(X: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:

@@ -267,10 +267,8 @@ def _read_parquet(path: Path) -> Any:
         schema = file.schema_arrow
         meta = schema.pandas_metadata or {}
         plain_index = all(isinstance(i, dict) for i in meta.get("index_columns", []))
-        flat = len(meta.get("column_indexes", [])) <= 1 and len(set(schema.names)) == len(
-            schema.names
-        )
-        if not (plain_index and flat) or len(schema.names) < 2:
+        one_level = len(meta.get("column_indexes", [])) <= 1
+        if not (plain_index and one_level and len(set(schema.names)) == len(schema.names)):
             return pd.read_parquet(path, engine="pyarrow", to_pandas_kwargs=convert)
         parts = [file.read(columns=[name]).to_pandas(**convert) for name in schema.names]
         return pd.concat(parts, axis=1)

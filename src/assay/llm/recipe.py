@@ -156,10 +156,11 @@ def select_for_model(
     lm, tok = _load(model, device, progress)
     rank = options.pop("lora_r", 8)
     targets = options.pop("lora_targets", None)
-    if needs_gradients(method, {**options, "has_target": target is not None}):
+    asked = {**options, "has_target": target is not None}
+    if needs_gradients(method, asked):
         fresh = not any("lora_" in n for n, _ in lm.named_parameters())
         lm = with_lora(lm, rank=rank, targets=targets, seed=seed)
-        if fresh and uses_less(method, {**options, "has_target": target is not None}):
+        if fresh and uses_less(method, asked):
             options.setdefault("warmup_epochs", WARMUP_EPOCHS)
     meta = {
         "corpus": str(Path(corpus).resolve()),

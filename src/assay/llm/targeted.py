@@ -28,28 +28,31 @@ def less_scores(
     """
     if reduce not in REDUCE:
         raise InvalidParameterError(f"reduce must be one of {REDUCE}, got {reduce!r}")
-    train_raw = np.asarray(train, np.float64)
-    raw = np.asarray(target, np.float64)
+    train_raw = _matrix(np.asarray(train, np.float64), "train")
+    raw = _matrix(np.asarray(target, np.float64), "target")
+    if train_raw.shape[1] != raw.shape[1]:
+        raise InvalidDataError(
+            f"train features have {train_raw.shape[1]} dims, target {raw.shape[1]}"
+        )
     if center:
-        if train_raw.ndim != 2 or raw.ndim != 2 or train_raw.shape[1] != raw.shape[1]:
-            raise InvalidDataError(
-                f"train features {train_raw.shape} and target {raw.shape} must be (n, d) alike"
-            )
         mean = train_raw.mean(0, keepdims=True)
         train_raw, raw = train_raw - mean, raw - mean
     A = _unit(train_raw, "train")
     B = _unit(raw, "target")
-    if A.shape[1] != B.shape[1]:
-        raise InvalidDataError(f"train features have {A.shape[1]} dims, target {B.shape[1]}")
     if reduce == "mean-gradient":
         return A @ _unit(raw.mean(0, keepdims=True), "target mean")[0]
     cos = A @ B.T
     return cos.max(1) if reduce == "max" else cos.mean(1)
 
 
-def _unit(X: NDArray[np.float64], what: str) -> NDArray[np.float64]:
+def _matrix(X: NDArray[np.float64], what: str) -> NDArray[np.float64]:
     if X.ndim != 2 or len(X) == 0:
         raise InvalidDataError(f"{what} features must be a non-empty (n, d) array, got {X.shape}")
+    return X
+
+
+def _unit(X: NDArray[np.float64], what: str) -> NDArray[np.float64]:
+    _matrix(X, what)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 

@@ -94,7 +94,7 @@ def warmup_checkpoints(
             model.eval()
             out.append(Checkpoint(
                 {n: named[n].detach().clone() for n in names},
-                {n: v.clone() for n, v in adam_preconditioner(opt, model).items() if n in names},
+                {n: v.clone() for n, v in adam_preconditioner(opt, model).items()},
                 float(np.mean(lrs)),
             ))  # fmt: skip
     return out

@@ -24,12 +24,14 @@ rankings: on 2,000 rows (M = 100) the Spearman correlation with the exact values
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from assay.errors import InvalidDataError, InvalidParameterError
+
+Int = TypeVar("Int", bound=np.integer[Any])  # the positions keep their width (int32 or int64)
 
 #: training rows above which :class:`~assay.valuation.knn_shapley.KNNShapley` (and
 #: cross-fitting's leave-one-out mode) switch from the exact method, which sorts every training
@@ -97,11 +99,34 @@ def nearest_rows(
         rows = slice(lo, min(lo + chunk, len(queries)))
         idx = search(queries[rows]).astype(np.int64)
         if exclude_self:  # drop the row itself (not always first among exact duplicates)
-            own = np.arange(rows.start, rows.stop)[:, None]
-            keep = idx != own
-            keep[keep.sum(1) > m, -1] = False
-            idx = idx[keep].reshape(len(own), m)
+            idx = without_self(idx, m, first=rows.start)[0]
         yield rows, idx
+
+
+def without_self(
+    idx: NDArray[Int],
+    k: int,
+    *,
+    first: int = 0,
+    dist: NDArray[np.floating[Any]] | None = None,
+) -> tuple[NDArray[Int], NDArray[np.floating[Any]] | None]:
+    """The ``k`` nearest hits of each queried row other than itself, from ``k + 1`` search hits.
+
+    Row ``j`` of ``idx`` is the query of row ``first + j``. A row usually finds itself first and
+    drops its first column. One that does not (exact duplicates, or an approximate search that
+    missed it) drops itself where it appears, else its last hit. ``dist``, the hits' distances,
+    may hold fewer columns (the nearest ``kd + 1``): the same rule over those. The results are
+    views of the inputs, which are changed (no copy of a large graph).
+    """
+    own = first + np.arange(len(idx))
+    odd = np.flatnonzero(idx[:, 0] != own)
+    if len(odd):  # rewrite those rows in place: their hits other than themselves, in order
+        arrays: list[tuple[NDArray[Any], int]] = [] if dist is None else [(dist, dist.shape[1] - 1)]
+        for arr, width in [*arrays, (idx, k)]:  # idx last: every pass reads its original rows
+            keep = idx[odd, : width + 1] != own[odd, None]
+            keep[keep.all(1), -1] = False
+            arr[odd, 1 : width + 1] = arr[odd, : width + 1][keep].reshape(len(odd), width)
+    return idx[:, 1:], None if dist is None else dist[:, 1:]
 
 
 def _recursion(
