@@ -43,7 +43,8 @@ VALUE_WEIGHTS = (0.1, 0.2, 0.3)
 
 def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
     """Out-of-fold probabilities, k-NN agreement, given labels and truth of one noisy table."""
-    from assay.audit.core import _folds, compact_features, knn_graph, oof_hgb, oof_logistic
+    from assay.audit.core import _folds, compact_features, oof_hgb, oof_logistic
+    from assay.audit.graph import knn_graph
     from assay.audit.values import data_oob_scores, knn_shapley_scores
     from assay.data.io import encode_frame
 

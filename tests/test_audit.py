@@ -19,7 +19,8 @@ from assay.audit import (
     stack,
     write_table,
 )
-from assay.audit.core import compact_features, confident_count, knn_graph
+from assay.audit.core import compact_features, confident_count
+from assay.audit.graph import knn_graph
 from assay.data.encode import TableEncoder
 from assay.errors import InvalidDataError, InvalidParameterError, OutputPathError
 from tests.cli_support import run
@@ -343,7 +344,7 @@ def test_without_self_equals_the_boolean_mask_rule() -> None:
 
 def test_knn_graph_of_a_large_table_is_compact() -> None:
     pytest.importorskip("faiss")
-    from assay.audit.core import IVF_ROWS
+    from assay.audit.graph import IVF_ROWS
 
     X = np.random.default_rng(1).normal(size=(IVF_ROWS, 3))
     dist, nbr = knn_graph(X, 5)

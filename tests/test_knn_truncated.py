@@ -166,3 +166,21 @@ def test_value_cli_says_when_knn_shapley_truncates(tmp_path, capsys) -> None:
     exact = ValuationResult.load(out)
     assert exact.params["algorithm"] == "exact"
     assert 0 < np.abs(cut.values - exact.values).max() <= 0.05
+
+
+def test_chunks_summed_in_any_order_give_the_whole_graph_values() -> None:
+    from assay.valuation.knn_truncated import LooShapleySum
+
+    X, y = _table(60)
+    nbr = _neighbours(X, 20)
+    total = LooShapleySum(y, 3)
+    for lo in (40, 0, 13):  # uneven chunks, out of order
+        hi = {0: 13, 13: 40, 40: 60}[lo]
+        total.add(lo, nbr[lo:hi])
+    np.testing.assert_allclose(total.values(), knn_shapley_from_graph(nbr, y, 3), atol=1e-15)
+    bad = nbr[10:15].copy()
+    bad[2, 4] = 12  # row 12 (the chunk's third) lists itself
+    with pytest.raises(InvalidDataError, match="lists itself"):
+        LooShapleySum(y, 3).add(10, bad)
+    with pytest.raises(InvalidParameterError, match="k must be"):
+        LooShapleySum(y, 0)

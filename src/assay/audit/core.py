@@ -4,7 +4,8 @@ Detectors, all out of sample, so no row is held out and every row is scored:
 
 - ``logistic``: cross-fitted probabilities of L2 logistic regression (from :data:`BATCHED_CELLS`
   rows x features x classes the K fold models are trained in one fit of assay's batched trainer;
-  below it scikit-learn fits them one by one, which costs less than importing torch);
+  below it, and on the large-table path where each fold fits a sample, scikit-learn fits them
+  one by one);
 - ``hgb``: K-fold out-of-fold probabilities of scikit-learn's HistGradientBoostingClassifier on
   compact features (each one-hot block folded back into one native categorical column);
 - ``knn``: the share of a row's k nearest neighbours (on the encoded, scaled features; FAISS when
@@ -42,12 +43,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from assay.audit.values import SHAPLEY_NEIGHBOURS, data_oob_scores, knn_shapley_scores
+from assay.audit.graph import knn_graph, progress_bar
+from assay.audit.values import SHAPLEY_K, SHAPLEY_NEIGHBOURS, data_oob_scores
 from assay.data.dataset import check_task, looks_continuous
 from assay.data.encode import TableEncoder, numeric_target
 from assay.data.io import encode_frame
 from assay.errors import InvalidDataError, InvalidParameterError
-from assay.valuation.knn_truncated import without_self
+from assay.valuation.knn_truncated import LooShapleySum
 
 #: detectors whose out-of-sample class probabilities are stacked
 PROBA_METHODS = ("logistic", "hgb", "knn")
@@ -63,14 +65,12 @@ VALUE_WEIGHT = 0.1
 #: took 1.14 s, the batched fit 0.55 s after a 1.4 s torch import, so the whole process breaks
 #: even at about 2.4x Adult's size.
 BATCHED_CELLS = 13_000_000
-#: rows from which the k-NN graph is searched with an inverted-file index instead of exactly
-IVF_ROWS = 20_000
 #: rows above which an audit takes its large-table path (benchmarks/million_rows.py): float32
 #: features standardised in chunks, each fold's logistic and HGB model fitted on at most
 #: :data:`FIT_ROWS` of its training rows, out-of-fold probabilities predicted fold by fold in
-#: chunks, and the k-NN search's index sized for n (:func:`ivf_params`). The defaults were
-#: chosen on tables under 50,000 rows (``benchmarks/audit_rule.py``), so none of this changes
-#: an audit at or below this size.
+#: chunks, and the k-NN search's index sized for n (:func:`~assay.audit.graph.ivf_params`).
+#: The defaults were chosen on tables under 50,000 rows (``benchmarks/audit_rule.py``), so none
+#: of this changes an audit at or below this size.
 LARGE_ROWS = 200_000
 #: training rows a fold's logistic and HGB models see at most on the large-table path: on the
 #: 1,000,000-row benchmark HGB on every fold's 800,000 rows took most of the audit's time
@@ -160,13 +160,6 @@ def check_label_count(classes: Any, n: int, target: str) -> None:
         )
 
 
-def _bar(total: int, desc: str, progress: bool, unit: str = "fold") -> Any:
-    """A tqdm bar on stderr (with an ETA once a step is done), or a silent one."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not progress)
-
-
 def fit_rows(
     y: NDArray[np.int64], fold: NDArray[np.int64], cap: int = FIT_ROWS, seed: int = 0
 ) -> NDArray[np.bool_] | None:
@@ -207,17 +200,18 @@ def oof_logistic(
     ``"auto"`` takes the batched trainer from :data:`BATCHED_CELLS` rows x features x
     ``max(K - 1, 1)``; below that the K fits cost less than importing torch.
 
-    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on; with it the batched
-    trainer fits fold by fold on those rows and predicts each fold's rows in chunks, so no
-    (K, n, classes) tensor is formed (the large-table path). ``progress``: a bar over the folds.
+    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on (the large-table path).
+    ``"auto"`` then fits fold by fold with scikit-learn, predicting each fold's rows in chunks:
+    one model at a time has nothing to batch (a million rows, 200,000 fitted per fold: 1.5 s
+    against the batched trainer's 2.6 s), and the audit never imports torch, 0.18 GB of its
+    peak memory. ``progress``: a bar over the folds.
     """
     if backend not in ("auto", "batched", "sklearn"):
         raise InvalidParameterError(f"backend must be auto, batched or sklearn, got {backend!r}")
     cells = X.shape[0] * X.shape[1] * max(n_classes - 1, 1)
-    if backend == "sklearn" or (backend == "auto" and cells < BATCHED_CELLS):
-        return _oof_sklearn_logistic(X, y, n_classes, fold)
-    if fit_mask is not None:
-        return _oof_logistic_streamed(X, y, n_classes, fold, fit_mask, progress)
+    sklearn = backend == "sklearn" or (backend == "auto" and cells < BATCHED_CELLS)
+    if sklearn or (backend == "auto" and fit_mask is not None):
+        return _oof_sklearn_logistic(X, y, n_classes, fold, fit_mask, progress)
     import torch
 
     from assay.learners.base import TrainingData
@@ -237,55 +231,31 @@ def oof_logistic(
     return np.asarray(proba[fold, np.arange(len(y))])
 
 
-def _oof_logistic_streamed(
+def _oof_sklearn_logistic(
     X: NDArray[np.floating[Any]],
     y: NDArray[np.int64],
     n_classes: int,
     fold: NDArray[np.int64],
-    fit_mask: NDArray[np.bool_],
-    progress: bool,
-) -> NDArray[np.float64]:
-    """:func:`oof_logistic` fold by fold: each model fitted on its fold's ``fit_mask`` rows."""
-    import torch
-
-    from assay.learners.base import TrainingData
-    from assay.learners.logistic import LogisticRegression
-
-    dtype = torch.float32 if n_classes == 2 else torch.float64  # as in oof_logistic
-    learner = LogisticRegression(dtype=str(dtype).removeprefix("torch."), tol=1e-4)
-    out = np.zeros((len(y), n_classes))
-    k = int(fold.max()) + 1
-    with _bar(k, "logistic", progress) as bar:
-        for f in range(k):
-            tr = np.flatnonzero(fit_mask & (fold != f))
-            Xt = torch.from_numpy(np.ascontiguousarray(X[tr])).to(dtype)
-            yt = torch.from_numpy(np.ascontiguousarray(y[tr]))
-            onehot = torch.nn.functional.one_hot(yt, n_classes).to(dtype)
-            model = learner.fit(
-                TrainingData(Xt, yt, n_classes, onehot), torch.ones(1, len(tr), dtype=dtype)
-            )
-            del Xt, yt, onehot
-            for rows in _chunks(np.flatnonzero(fold == f)):
-                Xr = torch.from_numpy(np.ascontiguousarray(X[rows])).to(dtype)
-                out[rows] = model.predict_proba(Xr)[0].double().numpy()
-            bar.update()
-    return out
-
-
-def _oof_sklearn_logistic(
-    X: NDArray[np.floating[Any]], y: NDArray[np.int64], n_classes: int, fold: NDArray[np.int64]
+    fit_mask: NDArray[np.bool_] | None = None,
+    progress: bool = False,
 ) -> NDArray[np.float64]:
     from sklearn.linear_model import LogisticRegression
 
     out = np.zeros((len(y), n_classes))
-    for f in range(int(fold.max()) + 1):
-        tr, te = fold != f, fold == f
-        present = np.unique(y[tr])
-        if len(present) < 2:  # nothing to fit: the one class seen
-            out[np.ix_(te, present)] = 1.0
-            continue
-        model = LogisticRegression(C=1.0, max_iter=1000).fit(X[tr], y[tr])
-        out[np.ix_(te, model.classes_)] = model.predict_proba(X[te])
+    k = int(fold.max()) + 1
+    with progress_bar(k, "logistic", progress) as bar:
+        for f in range(k):
+            tr = (fold != f) if fit_mask is None else (fold != f) & fit_mask
+            te = np.flatnonzero(fold == f)
+            present = np.unique(y[tr])
+            if len(present) < 2:  # nothing to fit: the one class seen
+                out[np.ix_(te, present)] = 1.0
+                bar.update()
+                continue
+            model = LogisticRegression(C=1.0, max_iter=1000).fit(X[tr], y[tr])
+            for rows in _chunks(te):
+                out[np.ix_(rows, model.classes_)] = model.predict_proba(X[rows])
+            bar.update()
     return out
 
 
@@ -342,7 +312,7 @@ def oof_hgb(
     cats = list(categorical) if categorical is not None and any(categorical) else None
     out = np.zeros((len(y), n_classes))
     k = int(fold.max()) + 1
-    with _bar(k, "hgb", progress) as bar:
+    with progress_bar(k, "hgb", progress) as bar:
         for f in range(k):
             tr, te = fold != f, fold == f
             model = HistGradientBoostingClassifier(random_state=seed, categorical_features=cats)
@@ -357,77 +327,15 @@ def oof_hgb(
     return out
 
 
-def ivf_params(n: int) -> tuple[int, int, int]:
-    """Cells, cells probed and k-means training rows of the inverted-file index of ``n`` rows.
-
-    ``2 sqrt(n)`` cells, 6 probed: 10x faster than exact on Adult's 48,842 rows with 99.3% of
-    the exact neighbours; a row's exact duplicates share its cell, so all are found. The cells'
-    k-means needs ~40 rows a cell (FAISS's own sampling rule), not all rows.
-    """
-    cells = int(2 * np.sqrt(n))
-    return cells, 6, 40 * cells
-
-
-def knn_graph(
-    X: NDArray[np.floating[Any]], k: int, *, progress: bool = False, distances: int | None = None
-) -> tuple[NDArray[np.floating[Any]], NDArray[np.integer[Any]]]:
-    """Distances and positions of each row's ``k`` nearest other rows (FAISS, else sklearn;
-    from :data:`IVF_ROWS` rows FAISS searches an inverted-file index (:func:`ivf_params`),
-    approximately, in chunks of rows with a progress bar when ``progress``).
-
-    Below :data:`IVF_ROWS` rows the distances are float64 and the positions int64; above, float32
-    and int32 (a million rows' 100 neighbours: 0.8 GB instead of 1.6 GB), and when every row is
-    its own first hit, the returned arrays are views of the search's (no copy). ``distances``
-    keeps the distances of only that many nearest (the positions of all ``k``): KNN-Shapley's
-    wide lists need no distances."""
-    k = min(k, len(X) - 1)
-    kd = k if distances is None else max(1, min(int(distances), k))
-    try:
-        import faiss
-
-        xf = np.ascontiguousarray(X, dtype=np.float32)
-        index: Any
-        if len(X) >= IVF_ROWS:
-            cells, probe, n_train = ivf_params(len(X))
-            quantizer = faiss.IndexFlatL2(X.shape[1])
-            index = faiss.IndexIVFFlat(quantizer, X.shape[1], cells)
-            sample = np.random.default_rng(0).permutation(len(X))[:n_train]
-            index.train(xf[np.sort(sample)])
-            index.nprobe = probe
-            index.add(xf)
-            # queries are independent: chunks give the same lists, and a bar with an ETA
-            step = max(4096, -(-len(X) // 50))
-            d2 = np.empty((len(X), kd + 1), np.float32)
-            idx: NDArray[np.integer[Any]] = np.empty((len(X), k + 1), np.int32)
-            with _bar(-(-len(X) // step), "k-NN search", progress, "chunk") as bar:
-                for lo in range(0, len(X), step):
-                    dd, idx[lo : lo + step] = index.search(xf[lo : lo + step], k + 1)
-                    d2[lo : lo + step] = dd[:, : kd + 1]
-                    bar.update()
-        else:
-            index = faiss.IndexFlatL2(X.shape[1])
-            index.add(xf)
-            d2, idx = index.search(xf, k + 1)
-            d2 = d2[:, : kd + 1]
-        del index  # its copy of the rows
-        dist: NDArray[np.floating[Any]] = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
-        if len(X) < IVF_ROWS:
-            dist = dist.astype(np.float64)
-    except ImportError:
-        from sklearn.neighbors import NearestNeighbors
-
-        dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-        dist = dist[:, : kd + 1]
-    nbr, near = without_self(idx, k, dist=dist)
-    assert near is not None
-    return near, nbr
-
-
 def _standardised(X: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
     """``X`` with every column at mean 0 and standard deviation 1 (a constant column at 0), in
     a new array of its dtype, written in chunks of rows (no full-size temporaries)."""
     mean = X.mean(0, dtype=np.float64)
-    std = X.std(0, dtype=np.float64)
+    # numpy's std subtracts the mean from a float64 copy of all of X (0.4 GB at 1e6 x 50)
+    squares = np.zeros(X.shape[1])
+    for lo in range(0, len(X), PREDICT_ROWS):
+        squares += ((X[lo : lo + PREDICT_ROWS] - mean) ** 2).sum(0)
+    std = np.sqrt(squares / max(len(X), 1))
     scale = np.where(std > 0, std, 1.0)
     out = np.empty_like(X)
     for lo in range(0, len(X), PREDICT_ROWS):
@@ -686,19 +594,25 @@ def audit(
     raw = None
     for m, p in probas.items():
         scores[m] = p[rows, y]
-    # one graph: KNN-Shapley's wider neighbour lists start with the k nearest
+    # one search: KNN-Shapley's wider neighbour lists start with the k nearest, and it sums
+    # over them chunk by chunk, so only the k nearest are kept for every row
     wide = max(n_neighbors, SHAPLEY_NEIGHBOURS) if "knn-shapley" in methods else n_neighbors
-    dist, nbr_wide = knn_graph(X, wide, progress=progress, distances=n_neighbors)
-    dist, nbr = dist[:, :n_neighbors], nbr_wide[:, :n_neighbors]
+    shapley = None
+    if "knn-shapley" in methods:
+        shapley = LooShapleySum(y, max(1, min(SHAPLEY_K, wide, len(y) - 1)))
+    each = None if shapley is None else shapley.add
+    dist, nbr = knn_graph(
+        X, wide, progress=progress, distances=n_neighbors, keep=n_neighbors, each=each
+    )
     agree = (y[nbr] == y[:, None]).mean(1)
     if "knn" in methods:
         scores["knn"] = agree
         probas["knn"] = knn_proba(y[nbr], K)
     if "data-oob" in methods:
         scores["data-oob"] = data_oob_scores(X, y, seed, progress=progress)
-    if "knn-shapley" in methods:
-        scores["knn-shapley"] = knn_shapley_scores(nbr_wide, y)
-    del X, nbr_wide
+    if shapley is not None:
+        scores["knn-shapley"] = shapley.values()
+    del X
     proba, weights, _ = stack(probas, y)
     quality = combine(proba[rows, y], agree if knn_weight > 0 else None, knn_weight)
     values = [scores[m] for m in VALUE_METHODS if m in methods]

@@ -131,7 +131,8 @@ def audit_regression(
         ``outlier_score``, ``near_duplicate_of`` and one ``pred_<method>`` column per detector.
         Rows without a target get quality 1 and no suggestion.
     """
-    from assay.audit.core import AuditResult, _rank01, knn_graph
+    from assay.audit.core import AuditResult, _rank01
+    from assay.audit.graph import knn_graph
 
     methods = tuple(DEFAULT_METHODS if methods is None else methods)
     unknown = [m for m in methods if m not in REGRESSION_METHODS]

@@ -76,7 +76,7 @@ def knn_shapley_scores(
     neighbours: NDArray[np.integer[Any]], y: NDArray[np.int64], k: int = SHAPLEY_K
 ) -> NDArray[np.float64]:
     """Leave-one-out KNN-Shapley values of every row from its nearest rows ``neighbours``
-    (n, M), e.g. the first :data:`SHAPLEY_NEIGHBOURS` of :func:`assay.audit.core.knn_graph`."""
+    (n, M), e.g. the first :data:`SHAPLEY_NEIGHBOURS` of :func:`assay.audit.graph.knn_graph`."""
     from assay.valuation.knn_truncated import knn_shapley_from_graph
 
     return knn_shapley_from_graph(neighbours, y, min(k, neighbours.shape[1]))

@@ -5,7 +5,7 @@ validation row. Far rows matter little: for positions ``i >= K`` in a validation
 order, summing the recursion by parts gives ``|s_i| <= 1 / i`` (Jia et al., 2019, "Efficient
 task-specific data valuation for nearest neighbor algorithms", Theorem 2 uses the same bound). So
 each validation row's recursion runs over its ``M`` nearest rows only (from a k-NN graph, e.g.
-:func:`assay.audit.core.knn_graph`, FAISS on large tables). Summed by parts the recursion is
+:func:`assay.audit.graph.knn_graph`, FAISS on large tables). Summed by parts the recursion is
 ``s_i = 1[y_i = y] / i - sum_{t > i} 1[y_t = y] / (t (t - 1))`` for ``i >= K``; the rows beyond
 the ``M`` nearest enter ``s_M`` only through that sum, and how many of them match is known exactly
 (the class count minus the matches among the ``M``), so the start is
@@ -206,6 +206,73 @@ def knn_shapley_loo_truncated(
     return np.asarray(total / (n - 1))
 
 
+class LooShapleySum:
+    """Leave-one-out KNN-Shapley of ``n`` rows summed over chunks of their neighbour lists.
+
+    :func:`knn_shapley_from_graph` for a graph that is never held whole: give each chunk of
+    rows' ``M`` nearest other rows to :meth:`add` as a search produces it (any order, each row
+    once), then read :meth:`values`.
+
+    Parameters
+    ----------
+    y : (n,) int array
+        Labels of all rows.
+    k : int
+        The K of the K-NN utility.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``k < 1``.
+    """
+
+    def __init__(self, y: NDArray[np.int64], k: int) -> None:
+        if k < 1:
+            raise InvalidParameterError(f"k must be >= 1, got {k}")
+        self.y = np.asarray(y)
+        self.k = k
+        self.counts = np.bincount(self.y)
+        self.total = np.zeros(len(self.y))
+
+    def add(self, first: int, neighbours: NDArray[np.integer[Any]]) -> None:
+        """Add the recursions of rows ``first, first + 1, ...`` from their lists (rows, M).
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``M < k`` while ``M < n - 1`` (the bound needs ``M >= k``).
+        InvalidDataError
+            If a neighbour index is out of range or a row lists itself.
+        """
+        y, n, k = self.y, len(self.y), self.k
+        nbr = np.asarray(neighbours)
+        m = nbr.shape[1]
+        if m < k and m < n - 1:
+            raise InvalidParameterError(
+                f"need at least k = {k} neighbours a row (or all n - 1 others), got M = {m}"
+            )
+        if len(nbr) and (nbr.min() < 0 or nbr.max() >= n):
+            raise InvalidDataError(
+                f"neighbour indices must lie in [0, {n}), got {nbr.min()}..{nbr.max()}"
+            )
+        # in chunks of rows: the recursion's (rows, M) float64 temporaries of all 1,000,000 rows
+        # at once took 2.5 GB
+        for lo in range(0, len(nbr), GRAPH_CHUNK):
+            part = nbr[lo : lo + GRAPH_CHUNK]
+            own = np.arange(first + lo, first + lo + len(part))
+            if (part == own[:, None]).any():
+                raise InvalidDataError("a row lists itself among its neighbours")
+            match = (y[part] == y[own, None]).astype(np.float64)  # (rows, M)
+            # the far rows' matches: class count minus the matches seen (and minus the row itself)
+            far = self.counts[y[own]] - 1 - match.sum(1)
+            s = _recursion(match, far, n - 1, k)
+            self.total += np.bincount(part.ravel(), weights=s.ravel(), minlength=n)
+
+    def values(self) -> NDArray[np.float64]:
+        """Row i's mean value over the validation rows j != i added so far (of n - 1)."""
+        return np.asarray(self.total / max(len(self.y) - 1, 1))
+
+
 def knn_shapley_from_graph(
     neighbours: NDArray[np.integer[Any]], y: NDArray[np.int64], k: int
 ) -> NDArray[np.float64]:
@@ -240,26 +307,6 @@ def knn_shapley_from_graph(
         raise InvalidDataError(
             f"neighbours must be (n, M >= 1) for {len(y)} labels, got shape {nbr.shape}"
         )
-    n, m = nbr.shape
-    if nbr.min() < 0 or nbr.max() >= n:
-        raise InvalidDataError(
-            f"neighbour indices must lie in [0, {n}), got {nbr.min()}..{nbr.max()}"
-        )
-    if m < k and m < n - 1:
-        raise InvalidParameterError(
-            f"need at least k = {k} neighbours a row (or all n - 1 others), got M = {m}"
-        )
-    counts = np.bincount(y, minlength=int(y.max()) + 1)
-    total = np.zeros(n)
-    # in chunks of rows: the recursion's (rows, M) float64 temporaries of all 1,000,000 rows
-    # at once took 2.5 GB
-    for lo in range(0, n, GRAPH_CHUNK):
-        part, own = nbr[lo : lo + GRAPH_CHUNK], np.arange(lo, min(lo + GRAPH_CHUNK, n))
-        if (part == own[:, None]).any():
-            raise InvalidDataError("a row lists itself among its neighbours")
-        match = (y[part] == y[own, None]).astype(np.float64)  # (rows, M)
-        # the far rows' matches: class count minus the matches seen (and minus the row itself)
-        far = counts[y[own]] - 1 - match.sum(1)
-        s = _recursion(match, far, n - 1, k)
-        total += np.bincount(part.ravel(), weights=s.ravel(), minlength=n)
-    return total / max(n - 1, 1)
+    total = LooShapleySum(y, k)
+    total.add(0, nbr)
+    return total.values()
