@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.valuation.knn_truncated import without_self
+from assay.valuation.knn_truncated import search_every_hit, without_self
 
 #: rows from which the k-NN graph is searched with an inverted-file index instead of exactly
 IVF_ROWS = 20_000
@@ -75,17 +75,11 @@ def knn_chunks(
         step = SEARCH_ROWS
     else:
         index = faiss.IndexFlatL2(X.shape[1])
-        step, probe = n, 0
+        step = n
     index.add(xf)
     with progress_bar(-(-n // step), "k-NN search", progress and large, "chunk") as bar:
         for lo in range(0, n, step):
-            queries = xf[lo : lo + step]
-            d2, idx = index.search(queries, k + 1)
-            short = np.flatnonzero(idx[:, -1] < 0)  # FAISS pads with -1 after the last hit
-            if len(short):  # probed cells with fewer than k + 1 rows: search every cell
-                index.nprobe = index.nlist
-                d2[short], idx[short] = index.search(queries[short], k + 1)
-                index.nprobe = probe
+            d2, idx = search_every_hit(index, xf[lo : lo + step], k + 1)
             dist = np.sqrt(np.maximum(d2[:, : kd + 1], 0.0))
             if large:
                 idx = idx.astype(np.int32)

@@ -53,6 +53,25 @@ def truncation_bound(m: int) -> float:
     return 1.0 / m
 
 
+def search_every_hit(index: Any, queries: NDArray[np.float32], k: int) -> tuple[Any, Any]:
+    """``index.search(queries, k)`` of a FAISS index, with all ``k`` hits for every query.
+
+    An inverted-file index searches only ``nprobe`` cells; a query whose probed cells hold fewer
+    than ``k`` rows gets its list padded with -1 (distance ~3e38), which would index the last
+    row. Those queries are searched again over every cell (exact), so no list is short.
+    """
+    dist, idx = index.search(queries, k)
+    short = np.flatnonzero(idx[:, -1] < 0)  # FAISS pads after the last hit
+    if len(short) and hasattr(index, "nlist"):
+        probe = index.nprobe
+        index.nprobe = index.nlist
+        try:
+            dist[short], idx[short] = index.search(queries[short], k)
+        finally:
+            index.nprobe = probe
+    return dist, idx
+
+
 def nearest_rows(
     base: NDArray[np.floating[Any]],
     queries: NDArray[np.floating[Any]],
@@ -85,7 +104,9 @@ def nearest_rows(
         index.add(xb)
 
         def search(q: NDArray[Any]) -> NDArray[np.int64]:
-            return np.asarray(index.search(np.ascontiguousarray(q, np.float32), m + extra)[1])
+            return np.asarray(
+                search_every_hit(index, np.ascontiguousarray(q, np.float32), m + extra)[1]
+            )
 
     except ImportError:
         from sklearn.neighbors import NearestNeighbors
