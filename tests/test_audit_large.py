@@ -1,4 +1,4 @@
-"""The audit's large-table path (above ``LARGE_ROWS``), exercised on a small table by lowering
+"""The audit's large-table path (above ``LARGE_CELLS``), exercised on a small table by lowering
 the thresholds: float32 features, fold models on a share of rows, chunked predictions."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ def test_large_path_values_every_row_and_finds_flipped_rows(
 ) -> None:
     df, flipped = noisy_table(n=1_500, seed=2)
     small = audit(df, "label", seed=1, methods=["logistic", "hgb", "knn", "data-oob"])
-    monkeypatch.setattr(core, "LARGE_ROWS", 500)
-    monkeypatch.setattr(core, "FIT_ROWS", 600)  # each fold trains on about 600 of 1,200
+    cells = 1_500 * (df.shape[1] - 1)
+    monkeypatch.setattr(core, "LARGE_CELLS", cells - 1)
+    monkeypatch.setattr(core, "FIT_CELLS", 600 * len(small.encoder.feature_names))  # 600 rows
     monkeypatch.setattr(core, "PREDICT_ROWS", 128)  # several prediction chunks a fold
     large = audit(df, "label", seed=1, methods=["logistic", "hgb", "knn", "data-oob"])
     keep = df["label"].notna().to_numpy()

@@ -65,16 +65,19 @@ VALUE_WEIGHT = 0.1
 #: took 1.14 s, the batched fit 0.55 s after a 1.4 s torch import, so the whole process breaks
 #: even at about 2.4x Adult's size.
 BATCHED_CELLS = 13_000_000
-#: rows above which an audit takes its large-table path (benchmarks/million_rows.py): float32
-#: features standardised in chunks, each fold's logistic and HGB model fitted on at most
-#: :data:`FIT_ROWS` of its training rows, out-of-fold probabilities predicted fold by fold in
-#: chunks, and the k-NN search's index sized for n (:func:`~assay.audit.graph.ivf_params`).
-#: The defaults were chosen on tables under 50,000 rows (``benchmarks/audit_rule.py``), so none
-#: of this changes an audit at or below this size.
-LARGE_ROWS = 200_000
-#: training rows a fold's logistic and HGB models see at most on the large-table path: on the
-#: 1,000,000-row benchmark HGB on every fold's 800,000 rows took most of the audit's time
-FIT_ROWS = 200_000
+#: cells (rows x input columns) above which an audit takes its large-table path
+#: (benchmarks/million_rows.py): float32 features standardised in chunks, each fold's logistic
+#: and HGB model fitted on at most :data:`FIT_CELLS` of its training cells, out-of-fold
+#: probabilities predicted fold by fold in chunks, and the k-NN search's index sized for n
+#: (:func:`~assay.audit.graph.ivf_params`). 200,000 rows of 50 columns, or Fashion-MNIST's
+#: 70,000 rows of 784 pixels (whose five full-width folds took 110 s each for the logistic fit
+#: and 160 s for HGB). The defaults were chosen on tables under 50,000 rows and 6e6 cells
+#: (``benchmarks/audit_rule.py``), so none of this changes an audit at or below that size.
+LARGE_CELLS = 10_000_000
+#: training cells (rows x features) a fold's logistic and HGB models see at most on the
+#: large-table path: 200,000 rows of 50 features, 12,755 of 784. On the 1,000,000-row benchmark
+#: HGB on every fold's 800,000 rows took most of the audit's time
+FIT_CELLS = 10_000_000
 #: rows predicted at once on the large-table path (bounds the temporaries of predict_proba)
 PREDICT_ROWS = 65_536
 #: accuracy gap (on the given labels) over which a model's weight falls by e in the
@@ -161,7 +164,7 @@ def check_label_count(classes: Any, n: int, target: str) -> None:
 
 
 def fit_rows(
-    y: NDArray[np.int64], fold: NDArray[np.int64], cap: int = FIT_ROWS, seed: int = 0
+    y: NDArray[np.int64], fold: NDArray[np.int64], cap: int, seed: int = 0
 ) -> NDArray[np.bool_] | None:
     """The rows the cross-fitted models train on: None (all) while every fold's training set
     has at most ``cap`` rows, else a seeded random share of rows giving each fold about ``cap``
@@ -177,6 +180,29 @@ def fit_rows(
         return None
     keep = np.random.default_rng(seed).random(len(y)) < cap / most
     return np.asarray(keep | (np.bincount(y)[y] < 1000))
+
+
+def is_large(frame: pd.DataFrame, target: str) -> bool:
+    """Whether ``frame`` takes the large-table path: more than :data:`LARGE_CELLS` rows x
+    columns besides the target (known before encoding, which already uses the path's float32)."""
+    return len(frame) * max(1, frame.shape[1] - int(target in frame.columns)) > LARGE_CELLS
+
+
+def with_row_columns(
+    frame: pd.DataFrame, pos: NDArray[np.int64], columns: dict[str, tuple[Any, Any, Any]]
+) -> pd.DataFrame:
+    """``frame`` (a default index) with new columns ``name: (fill, values, dtype)``: ``values``
+    at rows ``pos``, ``fill`` elsewhere, of ``dtype`` (None: pandas infers it, e.g. text).
+
+    One concat, not a column at a time (a 784-column table warned of fragmentation); the
+    caller's frame is never changed and its columns are not copied (copy-on-write).
+    """
+    added: dict[str, Any] = {}
+    for name, (fill, values, dtype) in columns.items():
+        out = np.full(len(frame), fill, dtype=object if dtype is None else dtype)
+        out[pos] = values
+        added[name] = out if dtype is None else pd.Series(out, dtype=dtype, index=frame.index)
+    return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
 
 
 def _chunks(rows: NDArray[np.int64]) -> list[NDArray[np.int64]]:
@@ -556,7 +582,7 @@ def audit(
             f"the table already has column(s) {taken} that the audit adds; rename them first"
         )
     frame = frame.reset_index(drop=True)  # copy-on-write: no copy of the columns
-    large = len(frame) > LARGE_ROWS
+    large = is_large(frame, target)
     data, encoder, n_unlabelled = encode_frame(
         frame,
         target,
@@ -581,7 +607,7 @@ def audit(
         raw = feats
     del feats
     fold = _folds(y, k_folds, seed)
-    fit_mask = fit_rows(y, fold, FIT_ROWS, seed) if large else None
+    fit_mask = fit_rows(y, fold, max(1, FIT_CELLS // X.shape[1]), seed) if large else None
     scores: dict[str, NDArray[np.float64]] = {}
     probas: dict[str, NDArray[np.float64]] = {}
     rows = np.arange(len(y))
@@ -632,20 +658,19 @@ def audit(
     dup[first & (nn_d <= 1e-9 + 1e-3 * scale)] = ""
 
     n = len(frame)
-    table = frame.copy(deep=False)  # copy-on-write: the caller's frame is never changed
-    table["label_quality"] = 1.0
-    table.loc[pos, "label_quality"] = quality
-    table["is_label_issue"] = False
-    table.loc[pos, "is_label_issue"] = issue
-    table["suggested_label"] = pd.Series([None] * n, dtype=object)
-    table.loc[pos, "suggested_label"] = pd.Series(suggested, index=pos, dtype=object)
-    table["outlier_score"] = 0.0
-    table.loc[pos, "outlier_score"] = outlier
-    table["near_duplicate_of"] = ""
-    table.loc[pos, "near_duplicate_of"] = pd.Series(dup.astype(str), index=pos)
-    for name, s in scores.items():
-        table[score_column(name)] = np.nan
-        table.loc[pos, score_column(name)] = s
+    table = with_row_columns(
+        frame,
+        pos,
+        {
+            "label_quality": (1.0, quality, np.float64),
+            "is_label_issue": (False, issue, bool),
+            # object, not inferred text: labels may be numbers, and unlabelled rows hold None
+            "suggested_label": (None, suggested, object),
+            "outlier_score": (0.0, outlier, np.float64),
+            "near_duplicate_of": ("", dup.astype(str), None),
+            **{score_column(m): (np.nan, v, np.float64) for m, v in scores.items()},
+        },
+    )
     classes = [str(c) for c in np.asarray(labels).tolist()]
     noise = pd.DataFrame(joint, index=[f"given {c}" for c in classes], columns=classes)
     suspects = table.loc[pos[np.argsort(quality, kind="stable")[:top]]]

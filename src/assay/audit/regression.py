@@ -131,7 +131,7 @@ def audit_regression(
         ``outlier_score``, ``near_duplicate_of`` and one ``pred_<method>`` column per detector.
         Rows without a target get quality 1 and no suggestion.
     """
-    from assay.audit.core import AuditResult, _rank01
+    from assay.audit.core import AuditResult, _rank01, with_row_columns
     from assay.audit.graph import knn_graph
 
     methods = tuple(DEFAULT_METHODS if methods is None else methods)
@@ -178,22 +178,20 @@ def audit_regression(
     dup = np.where(near & (nbr[:, 0] < np.arange(len(y))), ids[nbr[:, 0]].astype(str), "")
 
     n = len(frame)
-    table = frame.copy()
-    columns: dict[str, tuple[Any, NDArray[Any]]] = {
-        "target_quality": (1.0, quality),
-        "is_target_issue": (False, issue),
-        "suggested_target": (np.nan, prediction),
-        "residual": (np.nan, residual),
-        "robust_z": (np.nan, z),
-        "outlier_score": (0.0, outlier),
-        "near_duplicate_of": ("", dup),
-        **{f"pred_{m}": (np.nan, p) for m, p in preds.items()},
-    }
-    for name, (fill, values) in columns.items():
-        table[name] = pd.Series(
-            [fill] * n, dtype=np.asarray(values).dtype if fill != "" else object
-        )
-        table.loc[pos, name] = pd.Series(values, index=pos)
+    table = with_row_columns(
+        frame,
+        pos,
+        {
+            "target_quality": (1.0, quality, np.float64),
+            "is_target_issue": (False, issue, bool),
+            "suggested_target": (np.nan, prediction, np.float64),
+            "residual": (np.nan, residual, np.float64),
+            "robust_z": (np.nan, z, np.float64),
+            "outlier_score": (0.0, outlier, np.float64),
+            "near_duplicate_of": ("", dup, object),
+            **{f"pred_{m}": (np.nan, p, np.float64) for m, p in preds.items()},
+        },
+    )
     order = pos[np.argsort(-np.abs(z), kind="stable")[:top]]
     summary = {
         "task": "regression",

@@ -46,12 +46,13 @@ def data_oob_scores(
     """Data-OOB values of every row (logistic regression, float32); a row never out of bag
     gets the mean of the others (a neutral rank, so the mix stays finite).
 
-    Above :data:`~assay.audit.core.LARGE_ROWS` rows the models are drawn and fitted in rounds
-    sized from the available memory (:func:`~assay.learners.base.models_per_chunk`: each
-    model's bootstrap counts, out-of-bag scores and probabilities over all n rows), not all
-    ``n_models`` at once; below it in one round, as the benchmarks measured.
+    Above :data:`~assay.audit.core.LARGE_CELLS` rows x features the models are drawn and
+    fitted in rounds sized from the available memory
+    (:func:`~assay.learners.base.models_per_chunk`: each model's bootstrap counts, out-of-bag
+    scores and probabilities over all n rows), not all ``n_models`` at once; below it in one
+    round, as the benchmarks measured.
     """
-    from assay.audit.core import LARGE_ROWS
+    from assay.audit.core import LARGE_CELLS
     from assay.data.dataset import Dataset
     from assay.learners.base import models_per_chunk
     from assay.learners.logistic import LogisticRegression
@@ -60,7 +61,9 @@ def data_oob_scores(
 
     n = len(y)
     batch = n_models
-    if n > LARGE_ROWS:  # counts and scores (float64) + probabilities and fit tensors (float32)
+    if (
+        n * X.shape[1] > LARGE_CELLS
+    ):  # counts and scores (float64) + probabilities and fit tensors (float32)
         batch = models_per_chunk(n * (2 * 8 + 12 * 4), lo=1, hi=n_models)
     data = Dataset.from_arrays(X, y, dtype=X.dtype, copy=False)
     utility = Utility(LogisticRegression(dtype="float32", tol=1e-4), data, data)
