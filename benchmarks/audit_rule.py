@@ -43,7 +43,7 @@ VALUE_WEIGHTS = (0.1, 0.2, 0.3)
 
 def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
     """Out-of-fold probabilities, k-NN agreement, given labels and truth of one noisy table."""
-    from assay.audit.core import _folds, compact_features, oof_hgb, oof_logistic
+    from assay.audit.detectors import compact_features, oof_hgb, oof_logistic, stratified_folds
     from assay.audit.graph import knn_graph
     from assay.audit.values import data_oob_scores, knn_shapley_scores
     from assay.data.io import encode_frame
@@ -56,7 +56,7 @@ def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
     std = X.std(0)
     Xs = (X - X.mean(0)) / np.where(std > 0, std, 1.0)
     y = np.asarray(data.y)
-    fold = _folds(y, 5, seed)
+    fold = stratified_folds(y, 5, seed)
     Xc, cat = compact_features(X, encoder)
     _, nbr = knn_graph(Xs, 10)
     shares = np.stack([(y[nbr] == c).mean(1) for c in range(data.n_classes)], 1)
@@ -73,7 +73,7 @@ def detectors(name: str, seed: int, src: Path) -> dict[str, np.ndarray]:
 
 
 def knn_proba_of(shares: np.ndarray, k: int = 10) -> np.ndarray:
-    """:func:`assay.audit.core.knn_proba` from the neighbours' label shares."""
+    """:func:`assay.audit.detectors.knn_proba` from the neighbours' label shares."""
     return (shares * k + 1.0) / (k + shares.shape[1])
 
 

@@ -19,8 +19,9 @@ from assay.audit import (
     stack,
     write_table,
 )
-from assay.audit.core import compact_features, confident_count
+from assay.audit.detectors import compact_features
 from assay.audit.graph import knn_graph
+from assay.audit.stacking import confident_count
 from assay.data.encode import TableEncoder
 from assay.errors import InvalidDataError, InvalidParameterError, OutputPathError
 from tests.cli_support import run
@@ -261,14 +262,14 @@ def test_knn_proba_is_the_smoothed_neighbour_count() -> None:
 
 @pytest.mark.parametrize("k_classes", [2, 3])
 def test_batched_and_sklearn_logistic_agree(k_classes: int) -> None:
-    from assay.audit.core import _folds, oof_logistic
+    from assay.audit.detectors import oof_logistic, stratified_folds
 
     rng = np.random.default_rng(k_classes)
     X = rng.normal(size=(240, 4))
     y = (X[:, 0] * 2 + rng.normal(size=240) > 0).astype(np.int64)
     if k_classes == 3:
         y = y + (X[:, 1] > 0.5)
-    fold = _folds(y, 5, 0)
+    fold = stratified_folds(y, 5, 0)
     a = oof_logistic(X, y, k_classes, fold, backend="batched")
     b = oof_logistic(X, y, k_classes, fold, backend="sklearn")
     assert np.allclose(a.sum(1), 1) and np.abs(a - b).max() < 2e-3
@@ -288,7 +289,8 @@ def test_an_id_or_text_column_is_refused_as_a_label() -> None:
 
 
 def test_value_detectors_are_mixed_in_by_rank() -> None:
-    from assay.audit.core import VALUE_WEIGHT, _rank01
+    from assay.audit.core import VALUE_WEIGHT
+    from assay.audit.stacking import rank01
     from assay.audit.values import knn_shapley_scores
 
     df, flipped = noisy_table(200)
@@ -301,8 +303,8 @@ def test_value_detectors_are_mixed_in_by_rank() -> None:
     mixed = (1 - VALUE_WEIGHT) * plain.table.loc[keep, "label_quality"].to_numpy() + (
         VALUE_WEIGHT
         * (
-            _rank01(t.loc[keep, "score_data_oob"].to_numpy())
-            + _rank01(t.loc[keep, "score_knn_shapley"].to_numpy())
+            rank01(t.loc[keep, "score_data_oob"].to_numpy())
+            + rank01(t.loc[keep, "score_knn_shapley"].to_numpy())
         )
         / 2
     )

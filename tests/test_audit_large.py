@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import assay.audit.core as core
+import assay.audit.detectors as detectors
 from assay.audit import audit
 from assay.data.io import encode_frame
 from tests.test_audit import noisy_table
@@ -21,7 +22,7 @@ def test_large_path_values_every_row_and_finds_flipped_rows(
     cells = 1_500 * (df.shape[1] - 1)
     monkeypatch.setattr(core, "LARGE_CELLS", cells - 1)
     monkeypatch.setattr(core, "FIT_CELLS", 600 * len(small.encoder.feature_names))  # 600 rows
-    monkeypatch.setattr(core, "PREDICT_ROWS", 128)  # several prediction chunks a fold
+    monkeypatch.setattr(detectors, "PREDICT_ROWS", 128)  # several prediction chunks a fold
     large = audit(df, "label", seed=1, methods=["logistic", "hgb", "knn", "data-oob"])
     keep = df["label"].notna().to_numpy()
     for r in (small, large):
@@ -36,18 +37,18 @@ def test_large_path_values_every_row_and_finds_flipped_rows(
 def test_fit_rows_keeps_all_rows_under_the_cap_and_every_rare_class_row() -> None:
     y = np.r_[np.zeros(9_000, np.int64), np.ones(500, np.int64)]
     fold = np.arange(len(y)) % 5
-    assert core.fit_rows(y, fold, cap=10_000) is None
-    keep = core.fit_rows(y, fold, cap=2_000, seed=0)
+    assert detectors.fit_rows(y, fold, cap=10_000) is None
+    keep = detectors.fit_rows(y, fold, cap=2_000, seed=0)
     assert keep is not None and keep[y == 1].all()
     assert abs(int(keep[y == 0].sum()) - 9_000 * 2_000 / 7_600) < 300
 
 
 def test_standardised_matches_numpy_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core, "PREDICT_ROWS", 7)  # 50 rows in 8 chunks, the last one short
+    monkeypatch.setattr(detectors, "PREDICT_ROWS", 7)  # 50 rows in 8 chunks, the last one short
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(50, 4)).astype(np.float32)
     X[:, 2] = 1.5  # a constant column stays at 0
     want = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
-    got = core._standardised(X)
+    got = detectors.standardised(X)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert (got[:, 2] == 0).all()
@@ -59,9 +60,9 @@ def test_large_path_logistic_is_one_sklearn_fit_per_fold_on_its_rows() -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(900, 3))
     y = (X[:, 0] + rng.normal(size=900) > 0).astype(np.int64) + (X[:, 1] > 1)
-    fold = core._folds(y, 3, 0)
+    fold = detectors.stratified_folds(y, 3, 0)
     mask = rng.random(900) < 0.5  # the rows each fold's model may train on
-    got = core.oof_logistic(X, y, 3, fold, fit_mask=mask)
+    got = detectors.oof_logistic(X, y, 3, fold, fit_mask=mask)
     for f in range(3):
         tr, te = mask & (fold != f), fold == f
         model = LogisticRegression(C=1.0, max_iter=1000).fit(X[tr], y[tr])

@@ -2,10 +2,10 @@
 
 Detectors, all out of sample, so no row is held out and every row is scored:
 
-- ``logistic``: cross-fitted probabilities of L2 logistic regression (from :data:`BATCHED_CELLS`
-  rows x features x classes the K fold models are trained in one fit of assay's batched trainer;
-  below it, and on the large-table path where each fold fits a sample, scikit-learn fits them
-  one by one);
+- ``logistic``: cross-fitted probabilities of L2 logistic regression (from
+  :data:`~assay.audit.detectors.BATCHED_CELLS` rows x features x classes the K fold models are
+  trained in one fit of assay's batched trainer; below it, and on the large-table path where each
+  fold fits a sample, scikit-learn fits them one by one);
 - ``hgb``: K-fold out-of-fold probabilities of scikit-learn's HistGradientBoostingClassifier on
   compact features (each one-hot block folded back into one native categorical column);
 - ``knn``: the share of a row's k nearest neighbours (on the encoded, scaled features; FAISS when
@@ -16,17 +16,19 @@ Detectors, all out of sample, so no row is held out and every row is scored:
 The combination rule, chosen on data (``benchmarks/audit_rule.py``: 7 tables with 10% flipped
 labels; picked on seeds 0 and 1 of every table, reported on seed 2, and checked leaving one
 table out, where the rule picked on the other six tables was the same for every table):
-:func:`stack` the detectors' out-of-sample class probabilities (the k-NN vote's as smoothed
-neighbour label counts, :func:`knn_proba`) as ``softmax(sum_m a_m log p_m + b)`` with weights
-``a_m >= 0`` and class biases ``b`` fitted by maximum likelihood on the given labels;
-``label_quality`` is the rank, scaled to [0, 1], of the stacked probability of the row's given
-label (lower = more likely mislabelled), mixed at rank weight :data:`VALUE_WEIGHT` with the
-leave-one-out KNN-Shapley value under :data:`SHAPLEY_ROWS` rows (mean AUC 0.8951 / 0.8954 on the
-pick / held-out seeds against 0.8945 / 0.8945 without it). Stacking beat every accuracy-weighted
-geometric mean (:func:`model_weights`, :func:`combine_probas`) and any extra k-NN rank weight
-(:func:`combine`, ``knn_weight``, default :data:`KNN_WEIGHT` = 0): a model that predicts the labels
-worse, or is overconfident, gets less weight, so the stack follows HGB where it is much better
-(Adult, telescope) and averages where the models are close (Bank, German, COMPAS).
+:func:`~assay.audit.stacking.stack` the detectors' out-of-sample class probabilities (the k-NN
+vote's as smoothed neighbour label counts, :func:`~assay.audit.detectors.knn_proba`) as
+``softmax(sum_m a_m log p_m + b)`` with weights ``a_m >= 0`` and class biases ``b`` fitted by
+maximum likelihood on the given labels; ``label_quality`` is the rank, scaled to [0, 1], of the
+stacked probability of the row's given label (lower = more likely mislabelled), mixed at rank
+weight :data:`VALUE_WEIGHT` with the leave-one-out KNN-Shapley value under :data:`SHAPLEY_ROWS`
+rows (mean AUC 0.8951 / 0.8954 on the pick / held-out seeds against 0.8945 / 0.8945 without it).
+Stacking beat every accuracy-weighted geometric mean (:func:`~assay.audit.stacking.model_weights`,
+:func:`~assay.audit.stacking.combine_probas`) and any extra k-NN rank weight
+(:func:`~assay.audit.stacking.combine`, ``knn_weight``, default
+:data:`~assay.audit.stacking.KNN_WEIGHT` = 0): a model that predicts the labels worse, or is
+overconfident, gets less weight, so the stack follows HGB where it is much better (Adult,
+telescope) and averages where the models are close (Bank, German, COMPAS).
 
 The estimated number of label errors is the confident-learning count (rows whose confidently
 predicted class, against per-class thresholds, differs from the given label) on the combined
@@ -43,7 +45,17 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from assay.audit.graph import knn_graph, progress_bar
+from assay.audit.detectors import (
+    compact_features,
+    fit_rows,
+    knn_proba,
+    oof_hgb,
+    oof_logistic,
+    standardised,
+    stratified_folds,
+)
+from assay.audit.graph import knn_graph
+from assay.audit.stacking import KNN_WEIGHT, combine, confident_count, rank01, stack
 from assay.audit.values import SHAPLEY_K, SHAPLEY_NEIGHBOURS, data_oob_scores
 from assay.data.dataset import check_task, looks_continuous
 from assay.data.encode import TableEncoder, numeric_target
@@ -60,11 +72,6 @@ METHODS = PROBA_METHODS + VALUE_METHODS
 SHAPLEY_ROWS = 20_000
 #: rank weight, shared by the chosen value detectors, mixed into ``label_quality``
 VALUE_WEIGHT = 0.1
-#: rows x features x max(classes - 1, 1) from which the logistic detector uses the batched
-#: (torch) trainer. Measured on Adult (48,842 x 110, binary: 5.4e6): the five scikit-learn fits
-#: took 1.14 s, the batched fit 0.55 s after a 1.4 s torch import, so the whole process breaks
-#: even at about 2.4x Adult's size.
-BATCHED_CELLS = 13_000_000
 #: cells (rows x input columns) above which an audit takes its large-table path
 #: (benchmarks/million_rows.py): float32 features standardised in chunks, each fold's logistic
 #: and HGB model fitted on at most :data:`FIT_CELLS` of its training cells, out-of-fold
@@ -78,13 +85,6 @@ LARGE_CELLS = 10_000_000
 #: large-table path: 200,000 rows of 50 features, 12,755 of 784. On the 1,000,000-row benchmark
 #: HGB on every fold's 800,000 rows took most of the audit's time
 FIT_CELLS = 10_000_000
-#: rows predicted at once on the large-table path (bounds the temporaries of predict_proba)
-PREDICT_ROWS = 65_536
-#: accuracy gap (on the given labels) over which a model's weight falls by e in the
-#: accuracy-weighted rule :func:`model_weights` (a candidate the data did not choose)
-TEMPERATURE = 0.02
-#: rank weight of the k-NN label agreement mixed into ``label_quality`` after stacking
-KNN_WEIGHT = 0.0
 #: columns an audit adds to the table (an input column of one of these names is refused)
 OUTPUT_COLUMNS = (
     "label_quality",
@@ -103,18 +103,6 @@ class AuditResult:
     summary: dict[str, Any]
     encoder: TableEncoder
     suspects: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def _folds(y: NDArray[np.int64], k: int, seed: int) -> NDArray[np.int64]:
-    from sklearn.model_selection import StratifiedKFold
-
-    fold = np.empty(len(y), np.int64)
-    counts = np.bincount(y)
-    splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
-    strat = y if counts[counts > 0].min() >= k else np.zeros_like(y)
-    for f, (_, test) in enumerate(splitter.split(np.zeros(len(y)), strat)):
-        fold[test] = f
-    return fold
 
 
 def default_methods(n_rows: int) -> tuple[str, ...]:
@@ -163,25 +151,6 @@ def check_label_count(classes: Any, n: int, target: str) -> None:
         )
 
 
-def fit_rows(
-    y: NDArray[np.int64], fold: NDArray[np.int64], cap: int, seed: int = 0
-) -> NDArray[np.bool_] | None:
-    """The rows the cross-fitted models train on: None (all) while every fold's training set
-    has at most ``cap`` rows, else a seeded random share of rows giving each fold about ``cap``
-    (every row of a class with fewer than 1,000 rows is kept, so no fold loses a class).
-
-    A model's out-of-fold probabilities change little past a few hundred thousand rows, while
-    its cost grows with them; every row is still predicted by the model of its own fold.
-    """
-    if cap < 1:
-        raise InvalidParameterError(f"cap must be >= 1, got {cap}")
-    most = len(y) - int(np.bincount(fold).min())  # the largest fold's training set
-    if most <= cap:
-        return None
-    keep = np.random.default_rng(seed).random(len(y)) < cap / most
-    return np.asarray(keep | (np.bincount(y)[y] < 1000))
-
-
 def is_large(frame: pd.DataFrame, target: str) -> bool:
     """Whether ``frame`` takes the large-table path: more than :data:`LARGE_CELLS` rows x
     columns besides the target (known before encoding, which already uses the path's float32)."""
@@ -203,290 +172,6 @@ def with_row_columns(
         out[pos] = values
         added[name] = out if dtype is None else pd.Series(out, dtype=dtype, index=frame.index)
     return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
-
-
-def _chunks(rows: NDArray[np.int64]) -> list[NDArray[np.int64]]:
-    return [rows[lo : lo + PREDICT_ROWS] for lo in range(0, len(rows), PREDICT_ROWS)]
-
-
-def oof_logistic(
-    X: NDArray[np.floating[Any]],
-    y: NDArray[np.int64],
-    n_classes: int,
-    fold: NDArray[np.int64],
-    backend: str = "auto",
-    *,
-    fit_mask: NDArray[np.bool_] | None = None,
-    progress: bool = False,
-) -> NDArray[np.float64]:
-    """Out-of-fold probabilities (n, K) of L2 logistic regression (C = 1), one model per fold.
-
-    ``backend="batched"``: assay's batched trainer fits the K fold models in one fit (float32);
-    ``"sklearn"``: scikit-learn's ``LogisticRegression``, one fit per fold, the same objective.
-    ``"auto"`` takes the batched trainer from :data:`BATCHED_CELLS` rows x features x
-    ``max(K - 1, 1)``; below that the K fits cost less than importing torch.
-
-    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on (the large-table path).
-    ``"auto"`` then fits fold by fold with scikit-learn, predicting each fold's rows in chunks:
-    one model at a time has nothing to batch (a million rows, 200,000 fitted per fold: 1.5 s
-    against the batched trainer's 2.6 s), and the audit never imports torch, 0.18 GB of its
-    peak memory. ``progress``: a bar over the folds.
-    """
-    if backend not in ("auto", "batched", "sklearn"):
-        raise InvalidParameterError(f"backend must be auto, batched or sklearn, got {backend!r}")
-    cells = X.shape[0] * X.shape[1] * max(n_classes - 1, 1)
-    sklearn = backend == "sklearn" or (backend == "auto" and cells < BATCHED_CELLS)
-    if sklearn or (backend == "auto" and fit_mask is not None):
-        return _oof_sklearn_logistic(X, y, n_classes, fold, fit_mask, progress)
-    import torch
-
-    from assay.learners.base import TrainingData
-    from assay.learners.logistic import LogisticRegression
-
-    k = int(fold.max()) + 1
-    # binary: float32 and a loose tolerance (ranks need 3 digits of probability, not 10; 12x
-    # faster on Adult). Multiclass stays float64: in float32 the batched softmax fit stopped
-    # after one Newton step, reporting convergence.
-    dtype = torch.float32 if n_classes == 2 else torch.float64
-    learner = LogisticRegression(dtype=str(dtype).removeprefix("torch."), tol=1e-4)
-    Xt = torch.tensor(X, dtype=dtype)
-    yt = torch.tensor(y)
-    data = TrainingData(Xt, yt, n_classes, torch.nn.functional.one_hot(yt, n_classes).to(dtype))
-    W = (torch.tensor(fold)[None, :] != torch.arange(k)[:, None]).to(dtype)
-    proba = learner.fit(data, W).predict_proba(Xt).double().numpy()  # (k, n, K)
-    return np.asarray(proba[fold, np.arange(len(y))])
-
-
-def _oof_sklearn_logistic(
-    X: NDArray[np.floating[Any]],
-    y: NDArray[np.int64],
-    n_classes: int,
-    fold: NDArray[np.int64],
-    fit_mask: NDArray[np.bool_] | None = None,
-    progress: bool = False,
-) -> NDArray[np.float64]:
-    from sklearn.linear_model import LogisticRegression
-
-    out = np.zeros((len(y), n_classes))
-    k = int(fold.max()) + 1
-    with progress_bar(k, "logistic", progress) as bar:
-        for f in range(k):
-            tr = (fold != f) if fit_mask is None else (fold != f) & fit_mask
-            te = np.flatnonzero(fold == f)
-            present = np.unique(y[tr])
-            if len(present) < 2:  # nothing to fit: the one class seen
-                out[np.ix_(te, present)] = 1.0
-                bar.update()
-                continue
-            model = LogisticRegression(C=1.0, max_iter=1000).fit(X[tr], y[tr])
-            for rows in _chunks(te):
-                out[np.ix_(rows, model.classes_)] = model.predict_proba(X[rows])
-            bar.update()
-    return out
-
-
-def compact_features(
-    X: NDArray[np.floating[Any]], encoder: TableEncoder
-) -> tuple[NDArray[np.floating[Any]], list[bool]]:
-    """``X`` with each one-hot block folded back into one column of level codes, and which
-    columns are categorical (for tree models' native categorical splits: fewer, richer columns).
-
-    A row with no level set in its block (a level unseen when the encoder was fitted) gets NaN.
-    """
-    if not any(p.kind == "categorical" and 1 < len(p.outputs()) <= 255 for p in encoder.columns):
-        return X, [False] * X.shape[1]  # nothing to fold: the features themselves, no copy
-    cols: list[NDArray[np.floating[Any]]] = []
-    is_cat: list[bool] = []
-    j = 0
-    for plan in encoder.columns:
-        width = len(plan.outputs())
-        if width == 0:
-            continue
-        block = X[:, j : j + width]
-        if plan.kind == "categorical" and 1 < width <= 255:
-            code = block.argmax(1).astype(np.float64)
-            # one-hot entries are the largest value of their column (also after scaling)
-            hot = block[np.arange(len(X)), block.argmax(1)] > block.min(0)[block.argmax(1)]
-            cols.append(np.where(hot, code, np.nan))
-            is_cat.append(True)
-        else:
-            cols.extend(block.T)
-            is_cat.extend([False] * width)
-        j += width
-    return np.column_stack(cols), is_cat
-
-
-def oof_hgb(
-    X: NDArray[np.floating[Any]],
-    y: NDArray[np.int64],
-    n_classes: int,
-    fold: NDArray[np.int64],
-    seed: int,
-    categorical: Sequence[bool] | None = None,
-    *,
-    fit_mask: NDArray[np.bool_] | None = None,
-    progress: bool = False,
-) -> NDArray[np.float64]:
-    """Out-of-fold probabilities (n, K) of HistGradientBoostingClassifier, one model per fold
-    (``categorical`` marks columns of level codes for native categorical splits).
-
-    ``fit_mask`` (:func:`fit_rows`): the rows the models may train on, each fold's rows then
-    predicted in chunks (the large-table path); ``progress``: a bar over the folds.
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    cats = list(categorical) if categorical is not None and any(categorical) else None
-    out = np.zeros((len(y), n_classes))
-    k = int(fold.max()) + 1
-    with progress_bar(k, "hgb", progress) as bar:
-        for f in range(k):
-            tr, te = fold != f, fold == f
-            model = HistGradientBoostingClassifier(random_state=seed, categorical_features=cats)
-            if fit_mask is None:
-                model.fit(X[tr], y[tr])
-                out[np.ix_(te, model.classes_)] = model.predict_proba(X[te])
-            else:
-                model.fit(X[tr & fit_mask], y[tr & fit_mask])
-                for rows in _chunks(np.flatnonzero(te)):
-                    out[np.ix_(rows, model.classes_)] = model.predict_proba(X[rows])
-            bar.update()
-    return out
-
-
-def _standardised(X: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
-    """``X`` with every column at mean 0 and standard deviation 1 (a constant column at 0), in
-    a new array of its dtype, written in chunks of rows (no full-size temporaries)."""
-    mean = X.mean(0, dtype=np.float64)
-    # numpy's std subtracts the mean from a float64 copy of all of X (0.4 GB at 1e6 x 50)
-    squares = np.zeros(X.shape[1])
-    for lo in range(0, len(X), PREDICT_ROWS):
-        squares += ((X[lo : lo + PREDICT_ROWS] - mean) ** 2).sum(0)
-    std = np.sqrt(squares / max(len(X), 1))
-    scale = np.where(std > 0, std, 1.0)
-    out = np.empty_like(X)
-    for lo in range(0, len(X), PREDICT_ROWS):
-        part = X[lo : lo + PREDICT_ROWS]
-        out[lo : lo + PREDICT_ROWS] = (part - mean) / scale
-    return out
-
-
-def _rank01(score: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Ranks of ``score`` scaled to [0, 1] (ties share their mean rank)."""
-    from scipy.stats import rankdata
-
-    if len(score) < 2:
-        return np.ones(len(score))
-    return (rankdata(score) - 1) / (len(score) - 1)
-
-
-def model_weights(
-    probas: dict[str, NDArray[np.float64]],
-    y: NDArray[np.int64],
-    temperature: float = TEMPERATURE,
-) -> dict[str, float]:
-    """Weights (summing to 1) of probability models: ``exp((acc_m - acc_best) / temperature)``
-    with ``acc_m`` model m's out-of-fold accuracy on the given labels."""
-    if temperature <= 0:
-        raise InvalidParameterError(f"temperature must be > 0, got {temperature}")
-    acc = {m: float((p.argmax(1) == y).mean()) for m, p in probas.items()}
-    best = max(acc.values())
-    raw = {m: float(np.exp((a - best) / temperature)) for m, a in acc.items()}
-    total = sum(raw.values())
-    return {m: w / total for m, w in raw.items()}
-
-
-def combine_probas(
-    probas: dict[str, NDArray[np.float64]], weights: dict[str, float]
-) -> NDArray[np.float64]:
-    """Weighted geometric mean of the models' (n, K) probabilities, renormalised per row."""
-    logp = sum(w * np.log(np.clip(probas[m], 1e-12, 1.0)) for m, w in weights.items())
-    logp = np.asarray(logp, dtype=np.float64)
-    logp -= logp.max(1, keepdims=True)
-    p = np.exp(logp)
-    return np.asarray(p / p.sum(1, keepdims=True))
-
-
-def knn_proba(y_nbr: NDArray[np.int64], n_classes: int) -> NDArray[np.float64]:
-    """Class probabilities (n, K) from the neighbours' labels ``y_nbr`` (n, k), Laplace-smoothed:
-    ``(count_c + 1) / (k + K)`` (never 0, so the k-NN vote can enter a geometric mean)."""
-    counts = np.stack([(y_nbr == c).sum(1) for c in range(n_classes)], 1)
-    return np.asarray((counts + 1.0) / (y_nbr.shape[1] + n_classes))
-
-
-def stack(
-    probas: dict[str, NDArray[np.float64]], y: NDArray[np.int64]
-) -> tuple[NDArray[np.float64], dict[str, float], NDArray[np.float64]]:
-    """Stack out-of-sample probabilities by maximum likelihood on the given labels.
-
-    The combined model is ``p(c | x) = softmax_c(sum_m a_m log p_m(c | x) + b_c)`` (a weighted
-    geometric mean with class biases), with weights ``a_m >= 0`` and biases ``b`` maximising the
-    mean log-likelihood of the given labels (L-BFGS-B; M + K parameters, so fitting them on the
-    same rows overfits little). A model that predicts the labels worse, or is overconfident,
-    gets a smaller weight.
-
-    Returns
-    -------
-    (proba, weights, bias)
-        Combined (n, K) probabilities, ``{model: a_m}`` and the (K,) biases.
-    """
-    from scipy.optimize import minimize
-    from scipy.special import log_softmax
-
-    names = list(probas)
-    L = np.stack([np.log(np.clip(probas[m], 1e-12, 1.0)) for m in names])  # (M, n, K)
-    M, n, K = L.shape
-    Y = np.eye(K)[y]
-
-    def nll(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        lp = log_softmax(np.tensordot(theta[:M], L, 1) + theta[M:], axis=1)
-        g = np.exp(lp) - Y
-        grad = np.concatenate([np.einsum("nk,mnk->m", g, L), g.sum(0)]) / n
-        return float(-(lp * Y).sum() / n), grad
-
-    theta0 = np.concatenate([np.full(M, 1.0 / M), np.zeros(K)])
-    bounds = [(0.0, None)] * M + [(None, None)] * K
-    theta = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds).x
-    z = np.tensordot(theta[:M], L, 1) + theta[M:]
-    proba = np.exp(log_softmax(z, axis=1))
-    return proba, {m: float(a) for m, a in zip(names, theta[:M], strict=True)}, theta[M:]
-
-
-def combine(
-    model_score: NDArray[np.float64] | None,
-    agreement: NDArray[np.float64] | None,
-    knn_weight: float = KNN_WEIGHT,
-) -> NDArray[np.float64]:
-    """``label_quality`` in [0, 1]: ``(1 - w) * rank(model_score) + w * rank(agreement)``
-    (ranks scaled to [0, 1]); either part alone when the other is None."""
-    if model_score is None and agreement is None:
-        raise InvalidParameterError("combine needs a model score or a k-NN agreement")
-    if not 0.0 <= knn_weight <= 1.0:
-        raise InvalidParameterError(f"knn_weight must lie in [0, 1], got {knn_weight}")
-    if agreement is None:
-        return _rank01(np.asarray(model_score))
-    if model_score is None:
-        return _rank01(agreement)
-    return (1 - knn_weight) * _rank01(model_score) + knn_weight * _rank01(agreement)
-
-
-def confident_count(
-    proba: NDArray[np.float64], y: NDArray[np.int64], *, n_boot: int = 200, seed: int = 0
-) -> tuple[int, tuple[int, int], NDArray[np.int64]]:
-    """Confident-learning estimate of the number of label errors, a 95% bootstrap interval, and
-    the (K, K) confident joint (given label x confidently predicted class)."""
-    n, K = proba.shape
-    thr = np.array([proba[y == c, c].mean() if (y == c).any() else 1.0 for c in range(K)])
-    above = proba >= thr[None, :]
-    masked = np.where(above, proba, -1.0)
-    guess = masked.argmax(1)
-    confident = above.any(1)
-    joint = np.zeros((K, K), np.int64)
-    np.add.at(joint, (y[confident], guess[confident]), 1)
-    err = confident & (guess != y)
-    rng = np.random.default_rng(seed)
-    boots = rng.binomial(n, err.mean(), n_boot) if n else np.zeros(n_boot)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return int(err.sum()), (int(lo), int(hi)), joint
 
 
 def audit(
@@ -600,13 +285,13 @@ def audit(
     del data  # the raw features live on in ``raw`` only as long as needed
     raw: NDArray[np.floating[Any]] | None = None
     if large:
-        X = _standardised(feats)  # HGB takes these: its bins are scale-free
+        X = standardised(feats)  # HGB takes these: its bins are scale-free
     else:
         std = feats.std(0)
         X = (feats - feats.mean(0)) / np.where(std > 0, std, 1.0)
         raw = feats
     del feats
-    fold = _folds(y, k_folds, seed)
+    fold = stratified_folds(y, k_folds, seed)
     fit_mask = fit_rows(y, fold, max(1, FIT_CELLS // X.shape[1]), seed) if large else None
     scores: dict[str, NDArray[np.float64]] = {}
     probas: dict[str, NDArray[np.float64]] = {}
@@ -644,13 +329,13 @@ def audit(
     values = [scores[m] for m in VALUE_METHODS if m in methods]
     if values:
         quality = (1 - VALUE_WEIGHT) * quality + VALUE_WEIGHT * np.mean(
-            [_rank01(v) for v in values], 0
+            [rank01(v) for v in values], 0
         )
     n_err, interval, joint = confident_count(proba, y, seed=seed)
     issue = np.zeros(len(y), bool)
     issue[np.argsort(quality, kind="stable")[:n_err]] = True
     suggested = np.asarray(labels)[proba.argmax(1)]
-    outlier = _rank01(dist.mean(1))
+    outlier = rank01(dist.mean(1))
     nn_d = dist[:, 0]
     scale = float(np.median(nn_d[nn_d > 0])) if (nn_d > 0).any() else 1.0
     dup = np.where(nn_d <= 1e-9 + 1e-3 * scale, ids[nbr[:, 0]].astype(object), "")

@@ -131,8 +131,9 @@ def audit_regression(
         ``outlier_score``, ``near_duplicate_of`` and one ``pred_<method>`` column per detector.
         Rows without a target get quality 1 and no suggestion.
     """
-    from assay.audit.core import AuditResult, _rank01, with_row_columns
+    from assay.audit.core import AuditResult, with_row_columns
     from assay.audit.graph import knn_graph
+    from assay.audit.stacking import rank01
 
     methods = tuple(DEFAULT_METHODS if methods is None else methods)
     unknown = [m for m in methods if m not in REGRESSION_METHODS]
@@ -171,7 +172,7 @@ def audit_regression(
     z, scale = robust_z(residual)
     quality = target_quality(z)
     issue = np.abs(z) > Z_THRESHOLD
-    outlier = _rank01(dist.mean(1))
+    outlier = rank01(dist.mean(1))
     nn_d = dist[:, 0]
     near = nn_d <= 1e-9 + 1e-3 * (float(np.median(nn_d[nn_d > 0])) if (nn_d > 0).any() else 1.0)
     ids = np.asarray(data.ids)
