@@ -160,8 +160,8 @@ def is_large(frame: pd.DataFrame, target: str) -> bool:
 def with_row_columns(
     frame: pd.DataFrame, pos: NDArray[np.int64], columns: dict[str, tuple[Any, Any, Any]]
 ) -> pd.DataFrame:
-    """``frame`` (a default index) with new columns ``name: (fill, values, dtype)``: ``values``
-    at rows ``pos``, ``fill`` elsewhere, of ``dtype`` (None: pandas infers it, e.g. text).
+    """``frame`` with new columns ``name: (fill, values, dtype)``: ``values`` at the row
+    positions ``pos``, ``fill`` elsewhere, of ``dtype`` (None: pandas infers it, e.g. text).
 
     One concat, not a column at a time (a 784-column table warned of fragmentation); the
     caller's frame is never changed and its columns are not copied (copy-on-write).

@@ -129,12 +129,14 @@ def knn_graph(
     k = min(k, n - 1)
     kd = k if distances is None else min(max(1, int(distances)), k)
     kk = k if keep is None else min(max(1, int(keep)), k)
-    large = n >= IVF_ROWS
-    dist = np.empty((n, kd), np.float32 if large else np.float64)
-    nbr = np.empty((n, kk), np.int32 if large else np.int64)
+    dist: NDArray[np.floating[Any]] | None = None
+    nbr: NDArray[np.integer[Any]] | None = None
     for lo, near, hits in knn_chunks(X, k, kd, progress=progress):
+        if dist is None or nbr is None:  # the search's own dtypes (see knn_chunks)
+            dist, nbr = np.empty((n, kd), near.dtype), np.empty((n, kk), hits.dtype)
         dist[lo : lo + len(near)] = near
         nbr[lo : lo + len(hits)] = hits[:, :kk]
         if each is not None:
             each(lo, hits)
+    assert dist is not None and nbr is not None
     return dist, nbr

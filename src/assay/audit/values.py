@@ -61,9 +61,8 @@ def data_oob_scores(
 
     n = len(y)
     batch = n_models
-    if (
-        n * X.shape[1] > LARGE_CELLS
-    ):  # counts and scores (float64) + probabilities and fit tensors (float32)
+    # counts and scores (float64) + probabilities and fit tensors (float32)
+    if n * X.shape[1] > LARGE_CELLS:
         batch = models_per_chunk(n * (2 * 8 + 12 * 4), lo=1, hi=n_models)
     data = Dataset.from_arrays(X, y, dtype=X.dtype, copy=False)
     utility = Utility(LogisticRegression(dtype="float32", tol=1e-4), data, data)

@@ -321,13 +321,11 @@ def knn_shapley_from_graph(
         If the shapes disagree, a neighbour index is out of range, or a row lists itself.
     """
     nbr = np.asarray(neighbours)
-    y = np.asarray(y)
-    if k < 1:
-        raise InvalidParameterError(f"k must be >= 1, got {k}")
+    total = LooShapleySum(y, k)  # refuses k < 1
+    y = total.y
     if nbr.ndim != 2 or len(nbr) != len(y) or nbr.shape[1] < 1:
         raise InvalidDataError(
             f"neighbours must be (n, M >= 1) for {len(y)} labels, got shape {nbr.shape}"
         )
-    total = LooShapleySum(y, k)
     total.add(0, nbr)
     return total.values()
