@@ -270,3 +270,26 @@ def test_rebuild_script_reproduces_shipped_files(tmp_path: Path) -> None:
     with np.load(tmp_path / "mnist5k.npz") as new, np.load(shipped / "mnist5k.npz") as old:
         for key in ("X", "y"):
             np.testing.assert_array_equal(new[key], old[key])
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "digits"])
+def test_sklearn_tables_read_without_sklearn_equal_sklearns_loaders(name: str) -> None:
+    from sklearn import datasets
+
+    from assay.data.sklearn_files import read_table
+
+    X, y, names = read_table(name)
+    bunch = getattr(datasets, f"load_{name}")()
+    np.testing.assert_array_equal(X, bunch.data)
+    np.testing.assert_array_equal(y, bunch.target)
+    assert names == [str(f) for f in bunch.feature_names]
+
+
+def test_sklearn_tables_fall_back_to_sklearn_when_the_files_moved(monkeypatch, tmp_path) -> None:
+    from assay.data import sklearn_files
+
+    direct = sklearn_files.read_table("wine")
+    monkeypatch.setattr(sklearn_files, "_data_dir", lambda: tmp_path)  # no files there
+    moved = sklearn_files.read_table("wine")
+    np.testing.assert_array_equal(moved[0], direct[0])
+    assert moved[2] == direct[2]

@@ -411,3 +411,95 @@ def test_plain_mlp_fast_path_equals_networks_trained_one_at_a_time() -> None:
         alone = _train_one_alone(mlp, data, torch.as_tensor(masks[b]))
         for key, value in alone.items():
             torch.testing.assert_close(fitted.params[key][b], value, atol=1e-9, rtol=0)
+
+
+def _toy_problem(n_classes: int, weights: torch.Tensor, seed: int = 0):
+    from assay.learners import logistic as lg
+    from assay.learners.base import classes_present
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(weights.shape[1], 4))
+    y = rng.integers(0, n_classes, size=weights.shape[1])
+    y[:n_classes] = np.arange(n_classes)
+    lr = LogisticRegression(C=0.7)
+    from assay.data import Dataset
+
+    data = lr.prepare(Dataset.from_arrays(X, y))
+    Xa = lr._augmented(data)
+    reg = torch.full((Xa.shape[1],), 1 / 0.7, dtype=torch.float64)
+    reg[-1] = 0.0
+    present = classes_present(weights, data.onehot)
+    problem = lg._Problem(Xa, data, weights, present, reg, n_classes == 2, True)
+    return lr, data, problem
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_shared_preconditioner_is_the_inverse_of_the_mean_models_hessian(n_classes: int) -> None:
+    from assay.learners import logistic as lg
+
+    rng = np.random.default_rng(1)
+    weights = torch.as_tensor(rng.poisson(1.0, size=(4, 30)), dtype=torch.float64)
+    _, _, pb = _toy_problem(n_classes, weights)
+    R, q = (1 if n_classes == 2 else n_classes), pb.Xa.shape[1]
+    W = torch.as_tensor(rng.normal(size=(4, R, q)))
+    inverse = lg.shared_preconditioner(pb, W, torch.float64)
+    assert inverse is not None
+
+    mean = object.__new__(lg._Problem)  # the mean model: mean weights at the mean parameters
+    mean.__dict__.update(pb.__dict__)
+    mean.weights, mean.reg = pb.weights.mean(0, keepdim=True), pb.reg[:1]
+    mean.log_mask = torch.zeros_like(pb.log_mask[:1])
+
+    def f(w: torch.Tensor) -> torch.Tensor:
+        return mean.objective_at(mean.logits(w.view(1, R, q)), w.view(1, R, q))[0]
+
+    H = torch.func.hessian(f)(W.mean(0).flatten())
+    if n_classes > 2:  # the free shift of the softmax intercepts gets a typical curvature
+        u = torch.zeros(R, q, dtype=torch.float64)
+        u[:, -1] = R**-0.5
+        H = H + H.diagonal().mean() * torch.outer(u.flatten(), u.flatten())
+    torch.testing.assert_close(inverse, torch.linalg.inv(H), rtol=1e-8, atol=1e-10)
+
+
+def test_shared_preconditioner_is_skipped_for_models_of_very_different_sizes() -> None:
+    from assay.learners import logistic as lg
+
+    weights = torch.zeros(3, 30, dtype=torch.float64)
+    for b, t in enumerate((5, 15, 30)):  # prefixes, as TMC trains them
+        weights[b, :t] = 1.0
+    _, _, pb = _toy_problem(3, weights)
+    W = torch.zeros(3, 3, pb.Xa.shape[1], dtype=torch.float64)
+    assert lg.shared_preconditioner(pb, W, torch.float64) is None
+
+
+def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
+    from assay.learners import logistic as lg
+
+    train, _, _ = load_dataset("wine", seed=0)
+    rng = np.random.default_rng(3)
+    counts = torch.as_tensor(rng.multinomial(train.n, np.full(train.n, 1 / train.n), size=4))
+    lr = LogisticRegression(solver="newton-cg")
+    data = lr.prepare(train)
+    calls = []
+    real = lg.shared_preconditioner
+    monkeypatch.setattr(lg, "shared_preconditioner", lambda *a: calls.append(1) or real(*a))
+    pre = lr.fit(data, counts.to(torch.float64))
+    monkeypatch.setattr(lg, "PRECONDITION_MAX", 0)
+    plain = lr.fit(data, counts.to(torch.float64))
+    assert calls, "the bootstrap fit did not ask for the shared preconditioner"
+    assert bool(pre.report.converged.all()) and bool(plain.report.converged.all())
+    # the softmax intercepts are defined up to a shared shift: compare what the models predict
+    X = lr.prepare(train).X
+    torch.testing.assert_close(pre.predict_proba(X), plain.predict_proba(X), rtol=0, atol=1e-9)
+    torch.testing.assert_close(pre.coef[..., :-1], plain.coef[..., :-1], rtol=0, atol=1e-7)
+
+
+def test_row_outer_products_sum_to_the_weighted_gram_matrix() -> None:
+    from assay.learners.logistic import RowOuter
+
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.normal(size=(20, 5)))
+    c = torch.as_tensor(rng.random((3, 20)))
+    got = RowOuter(X).weighted_sum(c).view(3, 5, 5)
+    want = torch.einsum("bn,ni,nj->bij", c, X, X)
+    torch.testing.assert_close(got, want)

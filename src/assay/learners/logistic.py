@@ -39,6 +39,10 @@ from assay.learners.newton import NewtonReport, backtrack, batched_cg, bdot
 log = logging.getLogger(__name__)
 #: precision of the Hessian-vector products in CG (directions only; see :class:`_Curvature`)
 CG_DTYPE = torch.float32
+#: CG is preconditioned by the inverse of the models' mean Hessian up to this many parameters
+#: (R*q) a model, when the models' total weights are within PRECONDITION_SPREAD of each other
+PRECONDITION_MAX = 2048
+PRECONDITION_SPREAD = 2.0
 Tensor = torch.Tensor
 
 
@@ -68,14 +72,12 @@ class _Problem:
         self.fit_intercept = fit_intercept
         self.log_mask = torch.where(present, 0.0, float("-inf")).to(Xa.dtype)[:, :, None]
 
-    def logits(self, W: Tensor, rows: Tensor | None = None) -> Tensor:
-        z = W @ self.Xa.T  # (b, R, n)
-        if not self.binary:
-            z = z + (self.log_mask if rows is None else self.log_mask[rows])
-        return z
+    def logits(self, W: Tensor) -> Tensor:
+        z = W @ self.Xa.T  # (B, R, n)
+        return z if self.binary else z + self.log_mask
 
-    def objective(self, W: Tensor, rows: Tensor | None = None) -> Tensor:
-        z = self.logits(W, rows)
+    def objective_at(self, z: Tensor, W: Tensor, rows: Tensor | None = None) -> Tensor:
+        """The objective of models ``rows`` at ``W`` whose logits ``z`` are already known."""
         w = self.weights if rows is None else self.weights[rows]
         reg = self.reg if rows is None else self.reg[rows]
         if self.binary:
@@ -86,8 +88,20 @@ class _Problem:
             loss = torch.where(w > 0, torch.logsumexp(z, dim=1) - zy, 0.0)
         return (w * loss).sum(1) + 0.5 * (reg * W * W).flatten(1).sum(1)
 
-    def probabilities(self, W: Tensor) -> Tensor:
-        z = self.logits(W)
+    def objective_along(
+        self, z: Tensor, zd: Tensor, W: Tensor, d: Tensor
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """``f(step, rows)``: the objective of models ``rows`` at ``W + step * d``, from the
+        logits ``z + step * zd`` (no product with the design matrix per trial step)."""
+
+        def at(step: Tensor, rows: Tensor) -> Tensor:
+            s = step.view(-1, 1, 1)
+            return self.objective_at(z[rows] + s * zd[rows], W[rows] + s * d[rows], rows)
+
+        return at
+
+    def probabilities(self, z: Tensor) -> Tensor:
+        """Probabilities from logits ``z`` (B, R, n)."""
         return torch.sigmoid(z) if self.binary else torch.softmax(z, dim=1)
 
     def gradient(self, W: Tensor, P: Tensor) -> Tensor:
@@ -119,13 +133,13 @@ class _Problem:
         """The Hessians at probabilities ``P`` as an operator in ``dtype`` (for CG directions)."""
         return _Curvature(self, P, dtype)
 
-    def hessian(self, P: Tensor, XX: Tensor) -> Tensor:
-        """Dense Hessians (B, Rq, Rq) from one product with the row outer products XX (n, q*q)."""
+    def hessian(self, P: Tensor, outer: RowOuter) -> Tensor:
+        """Dense Hessians (B, Rq, Rq) from one product with the rows' outer products."""
         B, R, q = P.shape[0], (1 if self.binary else P.shape[1]), self.Xa.shape[1]
         if self.binary:
-            H = (self.curvature(P) @ XX).view(B, q, q)
+            H = outer.weighted_sum(self.curvature(P)).view(B, q, q)
         else:
-            H = (self.curvature(P) @ XX).view(B, R, R, q, q).permute(0, 1, 3, 2, 4)
+            H = outer.weighted_sum(self.curvature(P)).view(B, R, R, q, q).permute(0, 1, 3, 2, 4)
             H = H.reshape(B, R * q, R * q)
         diag = (self.reg.expand(B, R, q)).reshape(B, R * q)
         if not self.binary:
@@ -136,6 +150,28 @@ class _Problem:
                 damp[:, -1] = 1e-10 * (1.0 + self.weights.sum(1).max())
                 diag = diag + damp.reshape(1, R * q)
         return H + torch.diag_embed(diag)
+
+
+class RowOuter:
+    """The rows' outer products x_i x_i^T, kept as their upper triangles (n, q(q+1)/2).
+
+    A Hessian sum_i c_i x_i x_i^T is then one matrix product over half the entries and a gather
+    that mirrors them: 1.5-2x faster than the product over all q*q (the prefix fits' main cost).
+    """
+
+    def __init__(self, Xa: Tensor) -> None:
+        q = Xa.shape[1]
+        upper = torch.triu_indices(q, q, device=Xa.device)
+        self.upper = (Xa[:, upper[0]] * Xa[:, upper[1]]).contiguous()
+        position = torch.empty(q, q, dtype=torch.long, device=Xa.device)
+        slots = torch.arange(upper.shape[1], device=Xa.device)
+        position[upper[0], upper[1]] = slots
+        position[upper[1], upper[0]] = slots
+        self.position = position.flatten()
+
+    def weighted_sum(self, weights: Tensor) -> Tensor:
+        """sum_i weights[..., i] x_i x_i^T, flattened to (..., q*q)."""
+        return torch.index_select(weights @ self.upper, -1, self.position)
 
 
 class _Curvature:
@@ -297,7 +333,7 @@ class LogisticRegression(TorchLearner):
             raise InvalidParameterError(f"C must be > 0, got {C}")
         if solver not in ("auto", "newton", "newton-cg"):
             raise InvalidParameterError(f"solver must be auto, newton or newton-cg, got {solver!r}")
-        self._outer: tuple[Tensor, Tensor] | None = None
+        self._outer: tuple[Tensor, RowOuter] | None = None
         self._design: tuple[Tensor, Tensor] | None = None
 
     def get_params(self) -> dict[str, Any]:
@@ -363,10 +399,9 @@ class LogisticRegression(TorchLearner):
             self._design = (data.X, _augment(data.X.to(self.dtype), self.fit_intercept))
         return self._design[1]
 
-    def _row_outer(self, Xa: Tensor, data: TrainingData) -> Tensor:
+    def _row_outer(self, Xa: Tensor, data: TrainingData) -> RowOuter:
         if self._outer is None or self._outer[0] is not data.X:
-            XX = (Xa[:, :, None] * Xa[:, None, :]).reshape(Xa.shape[0], -1)
-            self._outer = (data.X, XX)
+            self._outer = (data.X, RowOuter(Xa))
         return self._outer[1]
 
     # ---------------------------------------------------------------- fitting
@@ -408,14 +443,26 @@ class LogisticRegression(TorchLearner):
         tol = self.tol if self.tol is not None else (1e-10 if self.dtype == torch.float64 else 1e-5)
         scale = 1.0 + pb.weights.sum(1)
         dense = self._dense(data)
-        XX = self._row_outer(pb.Xa, data) if dense else None
+        outer = self._row_outer(pb.Xa, data) if dense else None
         iters = torch.zeros(B, dtype=torch.long, device=W.device)
         converged = torch.zeros(B, dtype=torch.bool, device=W.device)
         active = torch.arange(B, device=W.device)
+        # the active models' logits, carried along the line search's accepted steps: each
+        # iteration then needs one product with the design matrix (for the direction), not three
+        z = pb.logits(W)
+        f = pb.objective_at(z, W)  # the objective too: the line search returns it at each step
+        inverse = None if dense else shared_preconditioner(pb, W, CG_DTYPE)
+        precondition = None
+        if inverse is not None:
+            Minv = inverse
+
+            def precondition(r: Tensor) -> Tensor:
+                return (r.flatten(1) @ Minv).view_as(r)
+
         for _ in range(self.max_iter):
             sub = _subproblem(pb, active)
             Wa = W[active]
-            P = sub.probabilities(Wa)
+            P = sub.probabilities(z)
             g = sub.gradient(Wa, P)
             gmax = g.abs().flatten(1).amax(1)
             ok = gmax <= tol * scale[active]
@@ -423,14 +470,18 @@ class LogisticRegression(TorchLearner):
             keep = ~ok
             if not bool(keep.any()):
                 break
-            active, sub, Wa, P, g = active[keep], _subproblem(sub, keep), Wa[keep], P[keep], g[keep]
+            active, sub, Wa, P, g, z, f = (
+                active[keep],
+                _subproblem(sub, keep),
+                Wa[keep],
+                P[keep],
+                g[keep],
+                z[keep],
+                f[keep],
+            )
             if dense:
-                assert XX is not None
-                H = sub.hessian(P, XX)
-                d, info = torch.linalg.solve_ex(H, g.flatten(1))
-                if bool((info != 0).any()):
-                    d = torch.linalg.lstsq(H, g.flatten(1)[..., None]).solution[..., 0]
-                d = -d.view_as(g)
+                assert outer is not None
+                d = -_newton_direction(sub.hessian(P, outer), g.flatten(1)).view_as(g)
             else:
                 gnorm = g.flatten(1).norm(dim=1)
                 low = CG_DTYPE
@@ -442,22 +493,80 @@ class LogisticRegression(TorchLearner):
                     g.to(low),
                     forcing.to(low),
                     max_iter=max(10, min(250, g[0].numel())),
+                    precondition=precondition,
                     hvp_rows=op.hvp,
                 ).to(W.dtype)
-            f0 = sub.objective(Wa)
+            zd = d @ sub.Xa.T  # the logits' change along d (absent classes stay at -inf)
             slope = bdot(g, d)
-            step, moved = backtrack(sub.objective, Wa, d, f0, slope)
+            f0 = f
+            step, moved, f = backtrack(sub.objective_along(z, zd, Wa, d), f0, slope)
             W[active] = Wa + step.view(-1, 1, 1) * d
+            z = z + step.view(-1, 1, 1) * zd
             iters[active] += 1
             # done when the predicted decrease (Newton decrement) is below f's rounding, or when
             # the line search cannot decrease f at all: either way f cannot get measurably lower
             floor = -slope <= 16 * torch.finfo(W.dtype).eps * (1 + f0.abs())
             stop = floor | ~moved
             converged[active[stop]] = True
-            active = active[~stop]
+            active, z, f = active[~stop], z[~stop], f[~stop]
             if active.numel() == 0:
                 break
         return W, iters, converged
+
+
+def shared_preconditioner(pb: _Problem, W: Tensor, dtype: torch.dtype) -> Tensor | None:
+    """The inverse of one Hessian that approximates every model's: the mean model's.
+
+    Bootstrap, leave-one-out and random-subset models weigh the rows alike on average, so the
+    Hessian of the mean weights at the mean parameters is close to each of theirs (digits,
+    10 classes: condition number 830 before, 19 after), and CG needs 3-4x fewer products. Returns
+    None where that does not hold (prefixes of very different sizes) or the dense (Rq)^2 inverse
+    would be large.
+    """
+    B, R, q = W.shape
+    totals = pb.weights.sum(1)
+    if (
+        R * q > PRECONDITION_MAX
+        or B < 2
+        or float(totals.max()) > PRECONDITION_SPREAD * float(totals.min())
+    ):
+        return None
+    w = pb.weights.mean(0)  # (n,)
+    z = W.mean(0) @ pb.Xa.T  # (R, n), every class present
+    Xa = pb.Xa
+    if pb.binary:
+        p = torch.sigmoid(z[0])
+        H = Xa.T @ ((w * p * (1 - p))[:, None] * Xa)
+    else:
+        P = torch.softmax(z, dim=0)
+        H = torch.empty(R, q, R, q, dtype=W.dtype, device=W.device)
+        for k in range(R):  # row k of the (R, R) blocks: sum_i w_i (d_kl p_k - p_k p_l) x_i x_i^T
+            c = w * P[k] * ((torch.arange(R, device=W.device) == k)[:, None].to(P.dtype) - P)
+            H[k] = torch.einsum("ln,na,nb->alb", c, Xa, Xa)
+        H = H.reshape(R * q, R * q)
+    H = H + torch.diag(pb.reg.mean(0).expand(R, q).reshape(-1))
+    if not pb.binary and pb.fit_intercept:
+        # the softmax intercepts' shared shift is free (a zero eigenvalue): give it a typical
+        # curvature, so the inverse does not blow up rounding noise along it
+        u = torch.zeros(R, q, dtype=W.dtype, device=W.device)
+        u[:, -1] = R**-0.5
+        u = u.reshape(-1)
+        H = H + H.diagonal().mean() * torch.outer(u, u)
+    L, info = torch.linalg.cholesky_ex(H)
+    if int(info) != 0:
+        return None
+    return torch.cholesky_inverse(L).to(dtype)
+
+
+def _newton_direction(H: Tensor, g: Tensor) -> Tensor:
+    """H^-1 g for every model: Cholesky (1.6x faster than LU at these sizes), least squares for a
+    model whose Hessian is numerically singular (a separable subset at a huge weight scale)."""
+    L, info = torch.linalg.cholesky_ex(H)
+    d = torch.cholesky_solve(g[..., None], L)[..., 0]
+    bad = info != 0
+    if bool(bad.any()):
+        d[bad] = torch.linalg.lstsq(H[bad], g[bad][..., None]).solution[..., 0]
+    return d
 
 
 def _subproblem(pb: _Problem, rows: Tensor) -> _Problem:

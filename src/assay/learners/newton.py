@@ -60,7 +60,13 @@ def batched_cg(
         alpha = torch.where(active & (curv > tiny), rz / curv.clamp_min(tiny), torch.zeros_like(rs))
         x = x + alpha.view(shape) * p
         r = r - alpha.view(shape) * hp
-        z = r if precondition is None else precondition(r)
+        if precondition is None:
+            z = r
+        elif hvp_rows is None:
+            z = precondition(r)
+        else:  # the finished models' z is never used again
+            z = torch.zeros_like(r)
+            z[rows] = precondition(r[rows])
         rz_new = bdot(r, z)
         beta = torch.where(active, rz_new / rz.clamp_min(tiny), torch.zeros_like(rs))
         p = z + beta.view(shape) * p
@@ -78,34 +84,33 @@ class NewtonReport:
 
 
 def backtrack(
-    objective: Callable[[Tensor, Tensor], Tensor],
-    W: Tensor,
-    direction: Tensor,
+    objective_at: Callable[[Tensor, Tensor], Tensor],
     f0: Tensor,
     slope: Tensor,
     max_halvings: int = 30,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Armijo backtracking for every model at once.
 
-    ``objective(W, rows)`` evaluates the objective of the models ``rows``. ``slope`` is the
-    directional derivative g . d (negative for a descent direction). Returns the step sizes and
-    whether each model found a decrease.
+    ``objective_at(step, rows)`` evaluates the objective of the models ``rows`` at step sizes
+    ``step`` (one per row) along their directions. ``slope`` is the directional derivative
+    g . d (negative for a descent direction). Returns the step sizes, whether each model found
+    a decrease, and the objective at the step taken (``f0`` where none was).
     """
-    B = W.shape[0]
+    B = f0.shape[0]
     # rounding slack: near the optimum f(W + d) and f(W) agree to the last bits
-    slack = 8 * torch.finfo(W.dtype).eps * f0.abs()
-    step = torch.ones(B, dtype=W.dtype, device=W.device)
-    ok = torch.zeros(B, dtype=torch.bool, device=W.device)
-    pending = torch.arange(B, device=W.device)
-    shape = (-1,) + (1,) * (W.dim() - 1)
+    slack = 8 * torch.finfo(f0.dtype).eps * f0.abs()
+    step = torch.ones(B, dtype=f0.dtype, device=f0.device)
+    ok = torch.zeros(B, dtype=torch.bool, device=f0.device)
+    f = f0.clone()
+    pending = torch.arange(B, device=f0.device)
     for _ in range(max_halvings):
-        trial = W[pending] + step[pending].view(shape) * direction[pending]
-        f_new = objective(trial, pending)
+        f_new = objective_at(step[pending], pending)
         accept = f_new <= f0[pending] + 1e-4 * step[pending] * slope[pending] + slack[pending]
         ok[pending[accept]] = True
+        f[pending[accept]] = f_new[accept]
         pending = pending[~accept]
         if pending.numel() == 0:
             break
         step[pending] = step[pending] * 0.5
     step[~ok] = 0.0
-    return step, ok
+    return step, ok, f
