@@ -414,7 +414,7 @@ def test_plain_mlp_fast_path_equals_networks_trained_one_at_a_time() -> None:
 
 
 def _toy_problem(n_classes: int, weights: torch.Tensor, seed: int = 0):
-    from assay.learners import logistic as lg
+    from assay.learners import logistic_objective as lo
     from assay.learners.base import classes_present
 
     rng = np.random.default_rng(seed)
@@ -429,23 +429,24 @@ def _toy_problem(n_classes: int, weights: torch.Tensor, seed: int = 0):
     reg = torch.full((Xa.shape[1],), 1 / 0.7, dtype=torch.float64)
     reg[-1] = 0.0
     present = classes_present(weights, data.onehot)
-    problem = lg._Problem(Xa, data, weights, present, reg, n_classes == 2, True)
+    problem = lo.LogisticObjectives(Xa, data, weights, present, reg, n_classes == 2, True)
     return lr, data, problem
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_shared_preconditioner_is_the_inverse_of_the_mean_models_hessian(n_classes: int) -> None:
-    from assay.learners import logistic as lg
+    from assay.learners import logistic_objective as lo
 
     rng = np.random.default_rng(1)
     weights = torch.as_tensor(rng.poisson(1.0, size=(4, 30)), dtype=torch.float64)
     _, _, pb = _toy_problem(n_classes, weights)
     R, q = (1 if n_classes == 2 else n_classes), pb.Xa.shape[1]
     W = torch.as_tensor(rng.normal(size=(4, R, q)))
-    inverse = lg.shared_preconditioner(pb, W, torch.float64)
+    inverse = lo.shared_preconditioner(pb, W, torch.float64)
     assert inverse is not None
 
-    mean = object.__new__(lg._Problem)  # the mean model: mean weights at the mean parameters
+    # the mean model: the mean weights at the mean parameters
+    mean = object.__new__(lo.LogisticObjectives)
     mean.__dict__.update(pb.__dict__)
     mean.weights, mean.reg = pb.weights.mean(0, keepdim=True), pb.reg[:1]
     mean.log_mask = torch.zeros_like(pb.log_mask[:1])
@@ -462,18 +463,19 @@ def test_shared_preconditioner_is_the_inverse_of_the_mean_models_hessian(n_class
 
 
 def test_shared_preconditioner_is_skipped_for_models_of_very_different_sizes() -> None:
-    from assay.learners import logistic as lg
+    from assay.learners import logistic_objective as lo
 
     weights = torch.zeros(3, 30, dtype=torch.float64)
     for b, t in enumerate((5, 15, 30)):  # prefixes, as TMC trains them
         weights[b, :t] = 1.0
     _, _, pb = _toy_problem(3, weights)
     W = torch.zeros(3, 3, pb.Xa.shape[1], dtype=torch.float64)
-    assert lg.shared_preconditioner(pb, W, torch.float64) is None
+    assert lo.shared_preconditioner(pb, W, torch.float64) is None
 
 
 def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
     from assay.learners import logistic as lg
+    from assay.learners import logistic_objective as lo
 
     train, _, _ = load_dataset("wine", seed=0)
     rng = np.random.default_rng(3)
@@ -484,7 +486,7 @@ def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
     real = lg.shared_preconditioner
     monkeypatch.setattr(lg, "shared_preconditioner", lambda *a: calls.append(1) or real(*a))
     pre = lr.fit(data, counts.to(torch.float64))
-    monkeypatch.setattr(lg, "PRECONDITION_MAX", 0)
+    monkeypatch.setattr(lo, "PRECONDITION_MAX", 0)
     plain = lr.fit(data, counts.to(torch.float64))
     assert calls, "the bootstrap fit did not ask for the shared preconditioner"
     assert bool(pre.report.converged.all()) and bool(plain.report.converged.all())
@@ -495,7 +497,7 @@ def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
 
 
 def test_row_outer_products_sum_to_the_weighted_gram_matrix() -> None:
-    from assay.learners.logistic import RowOuter
+    from assay.learners.logistic_objective import RowOuter
 
     rng = np.random.default_rng(0)
     X = torch.as_tensor(rng.normal(size=(20, 5)))
