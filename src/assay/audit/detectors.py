@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assay.audit.graph import progress_bar
 from assay.data.encode import TableEncoder
 from assay.errors import InvalidParameterError
+from assay.progress import progress_bar
 
 #: rows x features x max(classes - 1, 1) from which the logistic detector uses the batched
 #: (torch) trainer. Measured on Adult (48,842 x 110, binary: 5.4e6): the five scikit-learn fits
@@ -127,7 +127,7 @@ def _oof_sklearn_logistic(
 
     out = np.zeros((len(y), n_classes))
     k = int(fold.max()) + 1
-    with progress_bar(k, "logistic", progress) as bar:
+    with progress_bar(k, "logistic", progress, "fold") as bar:
         for f in range(k):
             tr = (fold != f) if fit_mask is None else (fold != f) & fit_mask
             te = np.flatnonzero(fold == f)
@@ -196,7 +196,7 @@ def oof_hgb(
     cats = list(categorical) if categorical is not None and any(categorical) else None
     out = np.zeros((len(y), n_classes))
     k = int(fold.max()) + 1
-    with progress_bar(k, "hgb", progress) as bar:
+    with progress_bar(k, "hgb", progress, "fold") as bar:
         for f in range(k):
             tr, te = fold != f, fold == f
             model = HistGradientBoostingClassifier(random_state=seed, categorical_features=cats)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from assay.progress import progress_bar
 from assay.valuation.knn_truncated import search_every_hit, without_self
 
 #: rows from which the k-NN graph is searched with an inverted-file index instead of exactly
@@ -23,13 +24,6 @@ IVF_ROWS = 20_000
 #: chunk's hits and its consumer's temporaries (KNN-Shapley's (rows, M) float64 recursion) are
 #: what the search adds to the index, so smaller chunks keep a million rows' peak down
 SEARCH_ROWS = 8192
-
-
-def progress_bar(total: int, desc: str, progress: bool, unit: str = "fold") -> Any:
-    """A tqdm bar on stderr (with an ETA once a step is done), or a silent one."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not progress)
 
 
 def ivf_params(n: int) -> tuple[int, int, int]:

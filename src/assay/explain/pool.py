@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +30,7 @@ from assay.errors import InvalidParameterError
 from assay.explain.game import PredictionUtility
 from assay.explain.sampling import SubsetSampler
 from assay.parallel import chunked
+from assay.progress import progress_bar
 from assay.runs import atomic_write_bytes, digest, new_hash, run_identity
 
 
@@ -118,11 +118,7 @@ def pool_targets(
     folder = (
         None if cache_dir is None else Path(cache_dir) / pool_key(putil, pool, X) / f"by-{chunk}"
     )
-    bar: Any = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(rows), desc="sub-models", unit="model")
+    bar = progress_bar(len(rows), "sub-models", progress, "model")
     for i, piece in enumerate(pieces):
         path = None if folder is None else folder / f"chunk-{i:05d}.npz"
         if path is not None and path.exists():
@@ -134,10 +130,8 @@ def pool_targets(
                 buf = io.BytesIO()
                 np.savez(buf, proba=out[piece])
                 atomic_write_bytes(path, buf.getvalue(), overwrite=True)
-        if bar is not None:
-            bar.update(piece.stop - piece.start)
-    if bar is not None:
-        bar.close()
+        bar.update(piece.stop - piece.start)
+    bar.close()
     return out[inverse]
 
 

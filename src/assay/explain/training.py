@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from assay.errors import InvalidParameterError, corrupt
+from assay.progress import progress_bar
 from assay.runs import RESTART_HINT, read_checkpoint, write_checkpoint
 
 log = logging.getLogger(__name__)
@@ -289,11 +290,7 @@ def train_explainer(
         best, meta = loaded
         state.update({k: meta[k] for k in state})
         log.info("explainer: resumed from %s at epoch %d", ckpt.path, state["epoch"])
-    bar: Any = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, initial=state["epoch"], desc="explainer", unit="epoch")
+    bar = progress_bar(config.epochs, "explainer", progress, "epoch", state["epoch"])
     done = state["bad_epochs"] >= config.patience
     while state["epoch"] < config.epochs and not done:
         net.train()
@@ -328,11 +325,9 @@ def train_explainer(
             state["stopped"] = "early_stopping"
         if ckpt is not None:
             ckpt.save(net, best, opt, sched, gen, state)
-        if bar is not None:
-            bar.set_postfix(train=f"{state['train_loss'][-1]:.3g}", val=f"{val:.3g}")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.set_postfix(train=f"{state['train_loss'][-1]:.3g}", val=f"{val:.3g}")
+        bar.update(1)
+    bar.close()
     net.load_state_dict(best)
     net.eval()
     return {**state, "config": asdict(config)}

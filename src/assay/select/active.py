@@ -32,6 +32,7 @@ from assay.errors import InvalidDataError, InvalidParameterError, corrupt
 from assay.learners.base import BatchLearner
 from assay.learners.registry import make_learner
 from assay.parallel import task_rng
+from assay.progress import progress_bar
 from assay.runs import RESTART_HINT, read_checkpoint, run_identity, write_checkpoint
 from assay.select.acquisition import Acquisition, PoolState, make_acquisition
 from assay.utility.scorers import make_scorer
@@ -235,7 +236,9 @@ class ActiveLearning:
         remaining = np.setdiff1d(np.arange(pool.n), np.concatenate([np.zeros(0, np.int64), *taken]))
         if state["curve"]:
             log.info("active learning: resumed after round %d", len(state["curve"]) - 1)
-        bar = self._bar(len(state["curve"]))
+        bar = progress_bar(
+            self.rounds + 1, self.acquisition.name, self.progress, "round", len(state["curve"])
+        )
         test_X = torch.tensor(
             np.asarray(test.X), dtype=self.learner.dtype, device=self.learner.device
         )
@@ -262,22 +265,11 @@ class ActiveLearning:
             row["acquire_seconds"] = time.perf_counter() - t1
             state["curve"].append(row)
             self._save(state)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         curve = pd.DataFrame(state["curve"][: self.rounds + 1])
         acquired = [pool.ids[np.asarray(a, np.int64)] for a in state["acquired"][: self.rounds]]
         return ActiveLearningResult(curve, acquired, current)
-
-    def _bar(self, initial: int) -> Any:
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=self.rounds + 1, initial=initial, desc=self.acquisition.name, unit="round"
-        )
 
 
 def plot_learning_curves(curves: dict[str, pd.DataFrame], title: str | None = None) -> Any:

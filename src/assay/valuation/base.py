@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from assay.errors import InvalidParameterError, corrupt
 from assay.parallel import task_rng
+from assay.progress import progress_bar
 from assay.result import DIRECTIONS, HIGHER_IS_BETTER, ValuationResult
 from assay.runs import RESTART_HINT, read_checkpoint, run_identity, write_checkpoint
 from assay.valuation.stopping import MaxSamples, Status, StoppingRule
@@ -291,7 +292,8 @@ class SamplingValuation(ValuationMethod):
                 "%s: resumed from %s after %d samples", self.name, self.checkpoint, state.samples
             )
         self._prepare(game)
-        bar = self._bar(state.samples)
+        total = self.stop.remaining(Status(0, 0.0, np.zeros(0), np.zeros(0, np.int64)))
+        bar = progress_bar(total, self.name, self.progress, "sample", initial=state.samples)
         start = time.perf_counter() - state.seconds
         while True:
             values, _, counts = self._values(moments)
@@ -309,10 +311,8 @@ class SamplingValuation(ValuationMethod):
             state.seconds = time.perf_counter() - start
             if self.checkpoint is not None:
                 self._save(ident, moments, state)
-            if bar is not None:
-                bar.update(size)
-        if bar is not None:
-            bar.close()
+            bar.update(size)
+        bar.close()
         values, stderr, counts = self._values(moments)
         params = {
             **self.method_params(),
@@ -324,14 +324,6 @@ class SamplingValuation(ValuationMethod):
         return ValuationResult(
             player_ids(game), values, stderr, counts, self.name, params, self.direction
         )
-
-    def _bar(self, initial: int) -> Any:
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        total = self.stop.remaining(Status(0, 0.0, np.zeros(0), np.zeros(0, np.int64)))
-        return tqdm(total=total, initial=initial, desc=self.name, unit="sample")
 
     # ---------------------------------------------------------------- checkpoints
     def _identity(self, game: Game) -> str:
