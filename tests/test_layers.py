@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "assay"
 
 # lowest first; packages on one line share a rank and may not import each other
 LAYERS: list[set[str]] = [
-    {"errors", "version", "lazy"},
+    {"errors", "version", "lazy", "progress"},
     {"runs"},
     {"result", "parallel", "plotting", "payouts"},
     {"data"},

@@ -41,14 +41,40 @@ def test_planned_models_follow_the_method_and_budget(name, budget, want) -> None
 
 
 def test_the_pilot_trains_a_few_subsets_of_the_asked_size_apart_from_the_run() -> None:
-    game = CountingGame(40)
+    game = CountingGame(400)
     seconds = seconds_per_model(game, 0.5, seed=3)
-    (masks,) = game.calls
-    assert masks.shape == (estimate.PILOT_MODELS, 40) and (masks.sum(1) == 20).all()
-    assert len({m.tobytes() for m in masks}) == estimate.PILOT_MODELS and seconds >= 0
-    again = CountingGame(40)
+    few, batch = game.calls  # a quick first pilot is followed by a batch as big as a run's
+    assert few.shape == (estimate.PILOT_MODELS, 400) and (few.sum(1) == 200).all()
+    assert batch.shape == (estimate.BATCHED_PILOT_MODELS, 400) and (batch.sum(1) == 200).all()
+    masks = np.concatenate([few, batch])
+    assert len({m.tobytes() for m in masks}) == len(masks) and seconds >= 0
+    again = CountingGame(400)
     seconds_per_model(again, 0.5, seed=3)
-    np.testing.assert_array_equal(again.calls[0], masks)  # seeded, not the run's generator
+    np.testing.assert_array_equal(again.calls[0], few)  # seeded, not the run's generator
+
+
+class SlowGame(CountingGame):
+    """Each call takes ``delay`` seconds whatever its size (a step's fixed cost)."""
+
+    def __init__(self, n: int, delay: float) -> None:
+        super().__init__(n)
+        self.delay = delay
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        import time
+
+        time.sleep(self.delay)
+        return super().__call__(masks)
+
+
+def test_the_pilot_reports_the_batched_cost_of_quick_models_and_stops_at_slow_ones() -> None:
+    quick = SlowGame(40, delay=0.02)
+    per_model = seconds_per_model(quick, 0.5)
+    assert len(quick.calls) == 2
+    assert per_model < 0.02 / estimate.PILOT_MODELS  # the 64-model batch's share of its call
+    slow = SlowGame(40, delay=estimate.PILOT_QUICK_SECONDS * 1.5)
+    per_model = seconds_per_model(slow, 0.5)
+    assert len(slow.calls) == 1 and per_model >= slow.delay / estimate.PILOT_MODELS
 
 
 def test_the_estimate_multiplies_models_by_the_pilot_and_names_faster_ways(monkeypatch) -> None:
