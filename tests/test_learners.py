@@ -433,6 +433,30 @@ def _toy_problem(n_classes: int, weights: torch.Tensor, seed: int = 0):
     return lr, data, problem
 
 
+def _mean_model_hessian(pb, W: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """By autograd: the Hessian of the models' mean total weight spread evenly over the rows, at
+    the mean parameters, every class present."""
+    from assay.learners import logistic_objective as lo
+
+    _, R, q = W.shape
+    mean = object.__new__(lo.LogisticObjectives)
+    mean.__dict__.update(pb.__dict__)
+    n = pb.weights.shape[1]
+    mean.weights = torch.full((1, n), float(pb.weights.sum(1).mean()) / n, dtype=torch.float64)
+    mean.reg = pb.reg[:1]
+    mean.log_mask = torch.zeros_like(pb.log_mask[:1])
+
+    def f(w: torch.Tensor) -> torch.Tensor:
+        return mean.objective_at(mean.logits(w.view(1, R, q)), w.view(1, R, q))[0]
+
+    return torch.func.hessian(f)(W.mean(0).flatten())
+
+
+def _as_matrix(apply, R: int, q: int) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    eye = torch.eye(R * q, dtype=torch.float64).view(R * q, R, q)
+    return apply(eye).reshape(R * q, R * q)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_shared_preconditioner_is_the_inverse_of_the_mean_models_hessian(n_classes: int) -> None:
     from assay.learners import logistic_objective as lo
@@ -442,24 +466,35 @@ def test_shared_preconditioner_is_the_inverse_of_the_mean_models_hessian(n_class
     _, _, pb = _toy_problem(n_classes, weights)
     R, q = (1 if n_classes == 2 else n_classes), pb.Xa.shape[1]
     W = torch.as_tensor(rng.normal(size=(4, R, q)))
-    inverse = lo.shared_preconditioner(pb, W, torch.float64)
-    assert inverse is not None
-
-    # the mean model: the mean weights at the mean parameters
-    mean = object.__new__(lo.LogisticObjectives)
-    mean.__dict__.update(pb.__dict__)
-    mean.weights, mean.reg = pb.weights.mean(0, keepdim=True), pb.reg[:1]
-    mean.log_mask = torch.zeros_like(pb.log_mask[:1])
-
-    def f(w: torch.Tensor) -> torch.Tensor:
-        return mean.objective_at(mean.logits(w.view(1, R, q)), w.view(1, R, q))[0]
-
-    H = torch.func.hessian(f)(W.mean(0).flatten())
+    apply = lo.shared_preconditioner(pb, W, torch.float64)
+    assert apply is not None
+    H = _mean_model_hessian(pb, W)
     if n_classes > 2:  # the free shift of the softmax intercepts gets a typical curvature
         u = torch.zeros(R, q, dtype=torch.float64)
         u[:, -1] = R**-0.5
         H = H + H.diagonal().mean() * torch.outer(u.flatten(), u.flatten())
-    torch.testing.assert_close(inverse, torch.linalg.inv(H), rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(_as_matrix(apply, R, q), torch.linalg.inv(H), rtol=1e-8, atol=1e-10)
+
+
+def test_nystrom_preconditioner_maps_the_sketched_spectrum_to_its_smallest_eigenvalue() -> None:
+    from assay.learners import logistic_objective as lo
+
+    rng = np.random.default_rng(2)
+    weights = torch.as_tensor(rng.poisson(1.0, size=(3, 40)), dtype=torch.float64)
+    _, _, pb = _toy_problem(2, weights)
+    q = pb.Xa.shape[1]
+    W = torch.as_tensor(rng.normal(size=(3, 1, q)))
+    H = _mean_model_hessian(pb, W)
+    lam = torch.linalg.eigvalsh(H)
+    # full rank: M^-1 H = lam_min I (every direction scaled to the smallest eigenvalue)
+    full = lo.nystrom_preconditioner(pb.mean_model(W), torch.float64, rank=q)
+    torch.testing.assert_close(_as_matrix(full, 1, q) @ H, lam[0] * torch.eye(q, dtype=H.dtype))
+    # low rank: symmetric positive definite, and the preconditioned spectrum is no wider
+    low = _as_matrix(lo.nystrom_preconditioner(pb.mean_model(W), torch.float64, rank=3), 1, q)
+    torch.testing.assert_close(low, low.T)
+    root = torch.linalg.cholesky(low)
+    ev = torch.linalg.eigvalsh(root.T @ H @ root)
+    assert float(ev.min()) > 0 and float(ev.max() / ev.min()) <= float(lam[-1] / lam[0]) + 1e-9
 
 
 def test_shared_preconditioner_is_skipped_for_models_of_very_different_sizes() -> None:
@@ -473,7 +508,8 @@ def test_shared_preconditioner_is_skipped_for_models_of_very_different_sizes() -
     assert lo.shared_preconditioner(pb, W, torch.float64) is None
 
 
-def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["dense", "nystrom"])
+def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch, kind: str) -> None:
     from assay.learners import logistic as lg
     from assay.learners import logistic_objective as lo
 
@@ -482,13 +518,17 @@ def test_preconditioned_cg_reaches_the_plain_cg_optimum(monkeypatch) -> None:
     counts = torch.as_tensor(rng.multinomial(train.n, np.full(train.n, 1 / train.n), size=4))
     lr = LogisticRegression(solver="newton-cg")
     data = lr.prepare(train)
-    calls = []
+    used = []
     real = lg.shared_preconditioner
-    monkeypatch.setattr(lg, "shared_preconditioner", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(lg, "shared_preconditioner", lambda *a: used.append(real(*a)) or used[-1])
+    if kind == "nystrom":  # wine's 42 parameters, sketched at rank 10
+        monkeypatch.setattr(lo, "PRECONDITION_MAX", 0)
+        monkeypatch.setattr(lo, "NYSTROM_RANK", 10)
     pre = lr.fit(data, counts.to(torch.float64))
     monkeypatch.setattr(lo, "PRECONDITION_MAX", 0)
+    monkeypatch.setattr(lo, "NYSTROM_RANK", 0)
     plain = lr.fit(data, counts.to(torch.float64))
-    assert calls, "the bootstrap fit did not ask for the shared preconditioner"
+    assert used[0] is not None and used[-1] is None, "the preconditioner was not (only) used once"
     assert bool(pre.report.converged.all()) and bool(plain.report.converged.all())
     # the softmax intercepts are defined up to a shared shift: compare what the models predict
     X = lr.prepare(train).X

@@ -14,8 +14,8 @@ All B models take Newton steps together (the objectives and their algebra are in
 :mod:`assay.learners.logistic_objective`): the dense Hessian of every model comes from one matrix
 product with the precomputed row outer products when the parameter count is small, and from
 conjugate gradients on Hessian-vector products otherwise, preconditioned by the mean model's
-inverse Hessian when the models weigh the rows alike; a batched Armijo line search guards every
-step.
+inverse Hessian (dense, or a randomized Nystrom approximation for wide problems) when the models
+weigh the rows alike; a batched Armijo line search guards every step.
 """
 
 from __future__ import annotations
@@ -279,13 +279,7 @@ class LogisticRegression(TorchLearner):
         # iteration then needs one product with the design matrix (for the direction), not three
         z = pb.logits(W)
         f = pb.objective_at(z, W)  # the objective too: the line search returns it at each step
-        inverse = None if dense else shared_preconditioner(pb, W, CG_DTYPE)
-        precondition = None
-        if inverse is not None:
-            Minv = inverse
-
-            def precondition(r: Tensor) -> Tensor:
-                return (r.flatten(1) @ Minv).view_as(r)
+        precondition = None if dense else shared_preconditioner(pb, W, CG_DTYPE)
 
         for _ in range(self.max_iter):
             sub = pb.restrict(active)

@@ -10,16 +10,19 @@ solve. :class:`~assay.learners.logistic.LogisticRegression` drives them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from assay.learners.base import TrainingData
 
 Tensor = torch.Tensor
-#: CG is preconditioned by the inverse of the models' mean Hessian up to this many parameters
-#: (R*q) a model, when the models' total weights are within PRECONDITION_SPREAD of each other
+#: CG is preconditioned by the mean model's Hessian when the models' total weights are within
+#: PRECONDITION_SPREAD of each other: its dense inverse up to PRECONDITION_MAX parameters (R*q)
+#: a model, a randomized Nystrom approximation of rank NYSTROM_RANK beyond (0: none)
 PRECONDITION_MAX = 2048
 PRECONDITION_SPREAD = 2.0
+NYSTROM_RANK = 100
 
 
 class LogisticObjectives:
@@ -127,6 +130,20 @@ class LogisticObjectives:
                 diag = diag + damp.reshape(1, R * q)
         return H + torch.diag_embed(diag)
 
+    def mean_model(self, W: Tensor) -> MeanModel:
+        """One model standing for all: every row weighted by the mean total weight / n, every
+        class present, at the mean of the parameters ``W`` (B, R, q)."""
+        n = self.weights.shape[1]
+        mean = object.__new__(LogisticObjectives)
+        mean.__dict__.update(self.__dict__)
+        mean.weights = torch.full_like(self.weights[:1], float(self.weights.sum(1).mean()) / n)
+        mean.present = torch.ones_like(self.present[:1])
+        mean.reg = self.reg.amin(0, keepdim=True)  # the plain penalty (not "binary in multiclass")
+        mean.log_mask = torch.zeros_like(self.log_mask[:1])
+        mean.absent = None if self.absent is None else torch.zeros_like(self.absent[:1])
+        P = mean.probabilities(mean.logits(W.mean(0, keepdim=True)))
+        return MeanModel(mean, P)
+
     def restrict(self, rows: Tensor) -> LogisticObjectives:
         """The same objectives for some models only (``rows``: an index or a boolean mask)."""
         sub = object.__new__(LogisticObjectives)
@@ -137,6 +154,14 @@ class LogisticObjectives:
         sub.log_mask = self.log_mask[rows]
         sub.absent = None if self.absent is None else self.absent[rows]
         return sub
+
+
+@dataclass(frozen=True)
+class MeanModel:
+    """The mean model's objective (one model) and its probabilities (1, R, n)."""
+
+    problem: LogisticObjectives
+    P: Tensor
 
 
 class RowOuter:
@@ -210,48 +235,99 @@ class Curvature:
         return out
 
 
-def shared_preconditioner(pb: LogisticObjectives, W: Tensor, dtype: torch.dtype) -> Tensor | None:
-    """The inverse of one Hessian that approximates every model's: the mean model's.
+def shared_preconditioner(
+    pb: LogisticObjectives, W: Tensor, dtype: torch.dtype
+) -> Callable[[Tensor], Tensor] | None:
+    """An approximate inverse Hessian that serves every model: the mean model's.
 
     Bootstrap, leave-one-out and random-subset models weigh the rows alike on average, so the
-    Hessian of the mean weights at the mean parameters is close to each of theirs (digits,
-    10 classes: condition number 830 before, 19 after), and CG needs 3-4x fewer products. Returns
-    None where that does not hold (prefixes of very different sizes) or the dense (Rq)^2 inverse
-    would be large.
+    Hessian of the mean model (every row weighted by the models' mean total / n, at the mean
+    parameters) is close to each of theirs. On digits (10 classes, 650 parameters) its dense
+    inverse takes the bootstrap Hessians' condition number from ~830 to ~19 and the CG products
+    a model from 292 to 156. Wider problems get :func:`nystrom_preconditioner` instead (mnist5k,
+    7,850 parameters: 1,270 products a model to 860). The mean model depends only on the totals
+    and the warm start, not on which models share a chunk. Returns ``r -> M^-1 r`` for
+    residuals (b, R, q) in ``dtype``, or None where the models differ too much (prefixes of very
+    different sizes).
     """
     B, R, q = W.shape
     totals = pb.weights.sum(1)
-    if (
-        R * q > PRECONDITION_MAX
-        or B < 2
-        or float(totals.max()) > PRECONDITION_SPREAD * float(totals.min())
-    ):
+    if B < 2 or float(totals.max()) > PRECONDITION_SPREAD * float(totals.min()):
         return None
-    w = pb.weights.mean(0)  # (n,)
-    z = W.mean(0) @ pb.Xa.T  # (R, n), every class present
-    Xa = pb.Xa
+    mean = pb.mean_model(W)
+    if R * q > PRECONDITION_MAX:
+        return None if NYSTROM_RANK <= 0 else nystrom_preconditioner(mean, dtype, NYSTROM_RANK)
+    inverse = _dense_inverse(mean)
+    if inverse is None:
+        return None
+    M = inverse.to(dtype)
+
+    def apply(r: Tensor) -> Tensor:
+        return (r.flatten(1) @ M).view_as(r)
+
+    return apply
+
+
+def _dense_inverse(mean: MeanModel) -> Tensor | None:
+    """The inverse of the mean model's dense Hessian (None if Cholesky fails)."""
+    pb, P = mean.problem, mean.P
+    R, q = P.shape[1], pb.Xa.shape[1]
+    w, Xa = pb.weights[0], pb.Xa
     if pb.binary:
-        p = torch.sigmoid(z[0])
-        H = Xa.T @ ((w * p * (1 - p))[:, None] * Xa)
+        H = Xa.T @ ((w * P[0, 0] * (1 - P[0, 0]))[:, None] * Xa)
     else:
-        P = torch.softmax(z, dim=0)
-        H = torch.empty(R, q, R, q, dtype=W.dtype, device=W.device)
+        H = torch.empty(R, q, R, q, dtype=Xa.dtype, device=Xa.device)
+        eye = torch.eye(R, dtype=Xa.dtype, device=Xa.device)
         for k in range(R):  # row k of the (R, R) blocks: sum_i w_i (d_kl p_k - p_k p_l) x_i x_i^T
-            c = w * P[k] * ((torch.arange(R, device=W.device) == k)[:, None].to(P.dtype) - P)
+            c = w * P[0, k] * (eye[k][:, None] - P[0])
             H[k] = torch.einsum("ln,na,nb->alb", c, Xa, Xa)
         H = H.reshape(R * q, R * q)
-    H = H + torch.diag(pb.reg.mean(0).expand(R, q).reshape(-1))
+    H = H + torch.diag(pb.reg[0].expand(R, q).reshape(-1))
     if not pb.binary and pb.fit_intercept:
         # the softmax intercepts' shared shift is free (a zero eigenvalue): give it a typical
         # curvature, so the inverse does not blow up rounding noise along it
-        u = torch.zeros(R, q, dtype=W.dtype, device=W.device)
+        u = torch.zeros(R, q, dtype=Xa.dtype, device=Xa.device)
         u[:, -1] = R**-0.5
         u = u.reshape(-1)
         H = H + H.diagonal().mean() * torch.outer(u, u)
     L, info = torch.linalg.cholesky_ex(H)
-    if int(info) != 0:
-        return None
-    return torch.cholesky_inverse(L).to(dtype)
+    return None if int(info) != 0 else torch.cholesky_inverse(L)
+
+
+def nystrom_preconditioner(
+    mean: MeanModel, dtype: torch.dtype, rank: int, seed: int = 0
+) -> Callable[[Tensor], Tensor]:
+    """Randomized Nystrom preconditioner of the mean model's Hessian H (Frangella, Tropp and
+    Udell 2023, "Randomized Nystrom preconditioning", Algorithm 2.1 and eq. 5.3).
+
+    ``rank`` Hessian-vector products of the mean model against an orthonormal Gaussian sketch
+    give H ~ U diag(lam) U^T; the preconditioner maps the top ``rank`` directions to the
+    ``rank``-th eigenvalue and leaves the rest alone: ``M^-1 = lam_r U diag(1/lam) U^T + (I - U
+    U^T)``. Cost: a (b, Rq) x (Rq, rank) product each CG step, ~1/30 of a Hessian-vector product
+    on mnist5k. The sketch is seeded, so a fit gives the same answer every time.
+    """
+    pb = mean.problem
+    R, q = mean.P.shape[1], pb.Xa.shape[1]
+    dim = R * q
+    rank = min(rank, dim)
+    op = pb.curvature_operator(mean.P, dtype)
+    gen = torch.Generator(device=pb.Xa.device).manual_seed(seed)
+    omega = torch.randn(dim, rank, generator=gen, dtype=dtype, device=pb.Xa.device)
+    omega = torch.linalg.qr(omega).Q
+    Y = op.hvp(omega.T.reshape(rank, R, q)).reshape(rank, dim).T  # H omega, (dim, rank)
+    shift = dim**0.5 * torch.finfo(dtype).eps * torch.linalg.norm(Y)  # for a stable Cholesky
+    Y = Y + shift * omega
+    C = torch.linalg.cholesky(omega.T @ Y)
+    factor = torch.linalg.solve_triangular(C, Y.T, upper=False).T  # Y C^-T
+    U, S, _ = torch.linalg.svd(factor, full_matrices=False)
+    lam = torch.clamp(S**2 - shift, min=torch.finfo(dtype).tiny)
+    shrink = lam[-1] / lam - 1.0  # (rank,)
+
+    def apply(r: Tensor) -> Tensor:
+        flat = r.flatten(1)
+        return (flat + ((flat @ U) * shrink) @ U.T).view_as(r)
+
+    return apply
 
 
 def newton_direction(H: Tensor, g: Tensor) -> Tensor:
