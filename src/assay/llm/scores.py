@@ -21,6 +21,7 @@ paper keeps the highest IFD below 1). The length-aware variant lets long respons
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,7 +36,7 @@ from assay.result import HIGHER_IS_SUSPECT, ValuationResult
 ENTROPY_STATS = ("mean", "max", "std")
 
 
-class TokenScore:
+class TokenScore(ABC):
     """Base of the corpus scores: tokenise, run batched inference, reduce per example.
 
     Parameters
@@ -86,9 +87,9 @@ class TokenScore:
             progress=self.progress,
         )
 
+    @abstractmethod
     def reduce(self, corpus: Corpus) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Values and scored-token counts of every example (implemented by each score)."""
-        raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
         """The score's parameters (recorded in the result)."""

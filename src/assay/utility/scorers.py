@@ -12,6 +12,7 @@ training targets' mean (the :class:`~assay.utility.Utility` computes that score)
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -22,19 +23,20 @@ Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Scorer:
+class Scorer(ABC):
     """Base class: a named score, higher is better."""
 
     name: str = "scorer"
     per_point: bool = False
     task: str = "classification"
 
+    @abstractmethod
     def __call__(self, proba: Tensor, y: Tensor) -> Tensor:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Scores of B models: (B,), or (B, m) when ``per_point``."""
 
+    @abstractmethod
     def empty_value(self, n_classes: int) -> float:
         """Score of an untrainable subset (documented per scorer)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 @dataclass(frozen=True)

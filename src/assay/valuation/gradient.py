@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -253,8 +254,9 @@ class _GradientValuation(ValuationMethod):
         self.n_models, self.epochs, self.bootstrap = n_models, epochs, bootstrap
         self.seed, self.chunk = seed, chunk
 
+    @abstractmethod
     def _per_model(self, game: Any, logits: LogitFn, params: Params) -> Tensor:
-        raise NotImplementedError
+        """Scores (B, n) of every training row under each of the B models."""
 
     def fit(self, game: Any) -> ValuationResult:
         t0 = time.perf_counter()

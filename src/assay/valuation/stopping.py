@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,11 +25,12 @@ class Status:
     counts: NDArray[np.int64]
 
 
-class StoppingRule:
+class StoppingRule(ABC):
     """Base class: ``rule(status)`` says whether to stop; ``budget(status)`` caps the next round."""
 
+    @abstractmethod
     def __call__(self, status: Status) -> bool:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Whether the run should stop now."""
 
     def remaining(self, status: Status) -> int | None:
         """Samples still allowed (None when this rule sets no sample cap)."""
