@@ -545,3 +545,14 @@ def test_row_outer_products_sum_to_the_weighted_gram_matrix() -> None:
     got = RowOuter(X).weighted_sum(c).view(3, 5, 5)
     want = torch.einsum("bn,ni,nj->bij", c, X, X)
     torch.testing.assert_close(got, want)
+
+
+def test_float32_fits_are_not_preconditioned() -> None:
+    from assay.learners import logistic_objective as lo
+
+    rng = np.random.default_rng(1)
+    weights = torch.as_tensor(rng.poisson(1.0, size=(4, 30)), dtype=torch.float32)
+    _, _, pb = _toy_problem(3, weights.double())
+    W = torch.zeros(4, 3, pb.Xa.shape[1], dtype=torch.float64)
+    assert lo.shared_preconditioner(pb, W, torch.float32) is not None  # float64 fit, f32 CG
+    assert lo.shared_preconditioner(pb, W.float(), torch.float32) is None
