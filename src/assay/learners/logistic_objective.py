@@ -1,7 +1,7 @@
 """The objectives of B batched logistic regressions and the linear algebra of their Newton steps.
 
 :class:`LogisticObjectives` holds the B weighted objectives of one fit (loss, gradient,
-curvature, Hessian-vector products and dense Hessians); :class:`Curvature` is their Hessian
+curvature and dense Hessians); :class:`Curvature` is their Hessian
 operator in a chosen precision for conjugate gradients; :func:`shared_preconditioner` the
 inverse Hessian of the mean model that preconditions them; :func:`newton_direction` the dense
 solve. :class:`~assay.learners.logistic.LogisticRegression` drives them.
@@ -26,7 +26,7 @@ NYSTROM_RANK = 100
 
 
 class LogisticObjectives:
-    """The B objectives of one fit, on rows ``rows`` of the weight matrix."""
+    """The B weighted objectives of one fit (one model per row of ``weights``)."""
 
     def __init__(
         self,
@@ -95,19 +95,6 @@ class LogisticObjectives:
         C = eye[None, :, :, None] * P[:, :, None, :] - P[:, :, None, :] * P[:, None, :, :]
         return C * self.weights[:, None, None, :]
 
-    def hvp(self, P: Tensor, V: Tensor) -> Tensor:
-        """Hessian-vector products for all models, without forming any Hessian."""
-        zv = V @ self.Xa.T  # (B, R, n)
-        if self.binary:
-            t = self.weights * P[:, 0] * (1 - P[:, 0]) * zv[:, 0]
-            out = t[:, None, :] @ self.Xa
-        else:
-            t = P * (zv - (P * zv).sum(1, keepdim=True))
-            out = (t * self.weights[:, None, :]) @ self.Xa
-            assert self.absent is not None
-            out = out + self.absent * V  # identity on classes the model never sees
-        return out + self.reg * V
-
     def curvature_operator(self, P: Tensor, dtype: torch.dtype) -> Curvature:
         """The Hessians at probabilities ``P`` as an operator in ``dtype`` (for CG directions)."""
         return Curvature(self, P, dtype)
@@ -134,26 +121,32 @@ class LogisticObjectives:
         """One model standing for all: every row weighted by the mean total weight / n, every
         class present, at the mean of the parameters ``W`` (B, R, q)."""
         n = self.weights.shape[1]
-        mean = object.__new__(LogisticObjectives)
-        mean.__dict__.update(self.__dict__)
-        mean.weights = torch.full_like(self.weights[:1], float(self.weights.sum(1).mean()) / n)
-        mean.present = torch.ones_like(self.present[:1])
-        mean.reg = self.reg.amin(0, keepdim=True)  # the plain penalty (not "binary in multiclass")
-        mean.log_mask = torch.zeros_like(self.log_mask[:1])
-        mean.absent = None if self.absent is None else torch.zeros_like(self.absent[:1])
+        mean = self._with(
+            weights=torch.full_like(self.weights[:1], float(self.weights.sum(1).mean()) / n),
+            present=torch.ones_like(self.present[:1]),
+            reg=self.reg.amin(0, keepdim=True),  # the plain penalty (not "binary in multiclass")
+            log_mask=torch.zeros_like(self.log_mask[:1]),
+            absent=None if self.absent is None else torch.zeros_like(self.absent[:1]),
+        )
         P = mean.probabilities(mean.logits(W.mean(0, keepdim=True)))
         return MeanModel(mean, P)
 
     def restrict(self, rows: Tensor) -> LogisticObjectives:
         """The same objectives for some models only (``rows``: an index or a boolean mask)."""
-        sub = object.__new__(LogisticObjectives)
-        sub.__dict__.update(self.__dict__)
-        sub.weights = self.weights[rows]
-        sub.present = self.present[rows]
-        sub.reg = self.reg[rows]
-        sub.log_mask = self.log_mask[rows]
-        sub.absent = None if self.absent is None else self.absent[rows]
-        return sub
+        return self._with(
+            weights=self.weights[rows],
+            present=self.present[rows],
+            reg=self.reg[rows],
+            log_mask=self.log_mask[rows],
+            absent=None if self.absent is None else self.absent[rows],
+        )
+
+    def _with(self, **per_model: Tensor | None) -> LogisticObjectives:
+        """A copy sharing the design matrix and labels, with other per-model tensors."""
+        other = object.__new__(LogisticObjectives)
+        other.__dict__.update(self.__dict__)
+        other.__dict__.update(per_model)
+        return other
 
 
 @dataclass(frozen=True)
